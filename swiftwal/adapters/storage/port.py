@@ -7,9 +7,27 @@ same contract test suite runs against all of them.
 from __future__ import annotations
 
 import datetime
+import re
 from typing import BinaryIO, ContextManager, Iterable, Iterator, Mapping, Protocol
 
 import attrs
+
+from swiftwal.domain.errors import InvalidInput
+
+#: Largest object name, in UTF-8 bytes (Swift's default limit).
+MAX_NAME_BYTES = 1024
+#: Names under this prefix hold the Swift adapter's large-object segments.
+RESERVED_PREFIX = ".segments"
+#: Path components starting with this hold the local adapter's temp and metadata files.
+RESERVED_COMPONENT_PREFIX = ".swiftwal-"
+#: Swift's default metadata limits, applied by every adapter so they all accept the same input.
+MAX_META_KEY = 128
+MAX_META_VALUE = 256
+MAX_META_COUNT = 90
+MAX_META_TOTAL = 4096
+# Swift turns "_" into "-" in header names and HTTP folds case: only these keys round-trip.
+_META_KEY = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+_META_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?\Z")
 
 
 @attrs.frozen
@@ -18,6 +36,8 @@ class ObjectInfo:
 
     ``metadata`` holds user metadata (lower-case keys, text values); it is
     filled by ``stat``, ``get`` and ``put`` but may be empty in ``list``.
+    ``etag`` is the store's opaque tag (MD5 of the content for plain objects,
+    something else for Swift large objects): compare it only with itself.
     """
 
     name: str
@@ -25,6 +45,46 @@ class ObjectInfo:
     last_modified: datetime.datetime | None = None
     etag: str | None = None
     metadata: Mapping[str, str] = attrs.field(factory=dict)
+    #: SHA-256 (hex) of the content, computed while storing: set by ``put`` only.
+    sha256: str | None = None
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if every adapter can store it, else raise ``InvalidInput``.
+
+    Names are ``/``-separated, without empty, ``.`` or ``..`` components, at
+    most 1024 UTF-8 bytes, outside the adapters' reserved names.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"invalid object name {name!r}: empty")
+    if "\x00" in name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidInput(f"invalid object name {name!r}: NUL or longer than {MAX_NAME_BYTES} bytes")
+    if name.startswith(RESERVED_PREFIX):
+        raise InvalidInput(f"invalid object name {name!r}: {RESERVED_PREFIX!r} is reserved")
+    for part in name.split("/"):
+        if part in ("", ".", "..") or part.startswith(RESERVED_COMPONENT_PREFIX):
+            raise InvalidInput(f"invalid object name {name!r}: bad component {part!r}")
+    return name
+
+
+def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """Return ``metadata`` as a dict if it round-trips through every adapter.
+
+    Keys: lower-case ASCII letters, digits and ``-``; values: printable ASCII
+    without leading or trailing spaces; Swift's default size limits.
+    """
+    result = dict(metadata or {})
+    total = 0
+    for key, value in result.items():
+        if not isinstance(key, str) or not _META_KEY.match(key) or len(key) > MAX_META_KEY:
+            raise InvalidInput(f"invalid metadata key {key!r}")
+        if not isinstance(value, str) or len(value) > MAX_META_VALUE or (
+                value and not _META_VALUE.match(value)):
+            raise InvalidInput(f"invalid metadata value for {key!r}")
+        total += len(key) + len(value)
+    if len(result) > MAX_META_COUNT or total > MAX_META_TOTAL:
+        raise InvalidInput("too much metadata")
+    return result
 
 
 class ObjectReader(Protocol):
@@ -45,7 +105,11 @@ class Storage(Protocol):
         ``create_only`` an existing object raises ``AlreadyExists`` and is left
         untouched, also when two writers race.  Streams of unknown ``size`` and
         of any length are accepted (large objects are split by the adapter).
-        Returns the stored object's info (size and metadata as stored).
+        Returns the stored object's info (size and metadata as stored, and
+        the content's ``sha256``).  Bad names or metadata raise ``InvalidInput``
+        (see ``check_name`` and ``check_metadata``); a stream that raises makes
+        ``put`` raise that same exception.  If ``size`` is given, a stream of
+        another length is an error and stores nothing.
         """
 
     def get(self, name: str) -> ContextManager[ObjectReader]:
@@ -59,6 +123,7 @@ class Storage(Protocol):
 
         Pages through the store (no request per object); never yields the
         adapter's internal objects (large-object segments, temp files).
+        Order is by code point, which is also UTF-8 byte order (Swift's).
         """
 
     def delete(self, names: Iterable[str]) -> None:
