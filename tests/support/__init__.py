@@ -1,0 +1,1 @@
+"""Real servers (Swift, PostgreSQL) for the integration tests, the demo and benchmarks."""
