@@ -1,0 +1,384 @@
+"""The OpenStack Swift store, through python-swiftclient (imported lazily:
+this module is on the ``archive_command`` path and must import fast).
+
+Uploads stream.  A stream that ends within ``buffer_size`` bytes (and within
+the large-object size) goes up as one plain object with its MD5 as ETag, so
+Swift checks it.  A longer stream of known size up to the large-object size is
+a plain streamed PUT whose returned ETag is checked afterwards.  Anything else
+is a Static Large Object: segments of at most the large-object size under
+``.segments/<name>/<upload-id>/<00000001>`` in the same container, then the
+manifest (create-only applies to the manifest PUT).  So a stream of unknown
+size that ends after ``buffer_size`` but within one segment is an SLO of one
+segment.  A failed upload deletes the segments it wrote; a killed process
+leaves them (never a manifest) under ``.segments/``, where a later overwrite
+of the same name removes them.  ``list`` never shows ``.segments/``.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+import time
+import uuid
+from typing import BinaryIO, Iterable, Iterator, Mapping
+
+from swiftwal.adapters.storage.port import (
+    RESERVED_PREFIX, ObjectInfo, check_metadata, check_name)
+from swiftwal.adapters.storage.swift_errors import quiet_swiftclient_logger, translate
+from swiftwal.adapters.storage.swift_settings import GIB, MAX_SEGMENT_SIZE, SwiftSettings
+from swiftwal.adapters.storage.swift_upload import CHUNK, Source, Window
+from swiftwal.adapters.storage.swift_wire import (
+    AFTER_SEGMENTS, SEGMENTS, info_from_headers, info_from_listing, multipart_delete,
+    segment_owner)
+from swiftwal.domain.errors import (
+    AlreadyExists, ConfigError, IntegrityError, InvalidInput, StorageError, StorageUnavailable,
+    SwiftwalError)
+
+# Below this, an object never needs a segment whatever the cluster: no /info request.
+_ALWAYS_PLAIN = 1 << 20
+
+
+def _status(exc: BaseException) -> int | None:
+    return getattr(exc, "http_status", None)
+
+
+class _Reader:
+    def __init__(self, info: ObjectInfo, body, action: str, where: str) -> None:
+        self.info = info
+        self._body = body
+        self._got = 0
+        self._action = action
+        self._where = where
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._body.read(None if size is None or size < 0 else size)
+        except Exception as exc:
+            raise translate(exc, self._action, self._where) from exc
+        self._got += len(data)
+        if not data and size != 0 and self._got < self.info.size:
+            raise StorageUnavailable(f"{self._action}: download from {self._where} ended after "
+                                     f"{self._got} of {self.info.size} bytes", hint="retry")
+        return data
+
+
+class SwiftStorage:
+    """One Swift container.  Safe to share between threads (one connection each)."""
+
+    def __init__(self, settings: SwiftSettings, *, listing_page_size: int = 10000,
+                 buffer_size: int = 32 << 20) -> None:
+        if not settings.container:
+            raise ConfigError("no swift container configured", hint="set CONTAINER")
+        if "/" in settings.container:
+            raise ConfigError(f"invalid swift container name {settings.container!r}")
+        self.settings = settings
+        self.container = settings.container
+        self._where = settings.describe()
+        self._page = listing_page_size
+        self._buffer = buffer_size
+        self._local = threading.local()
+        self._info: dict | None = None
+        self._container_ready = False
+
+    def describe(self) -> str:
+        return self._where
+
+    # -- connections -------------------------------------------------------------------
+
+    def _new_connection(self, preauth: tuple[str, str] | None = None):
+        from swiftclient.client import Connection
+
+        quiet_swiftclient_logger()
+        s = self.settings
+        options = {"tenant_name": s.tenant_name, "project_name": s.project_name,
+                   "user_domain_name": s.user_domain_name,
+                   "project_domain_name": s.project_domain_name,
+                   "region_name": s.region_name, "endpoint_type": s.interface}
+        url, token = preauth or (s.preauth_url, s.preauth_token)
+        return Connection(
+            authurl=s.auth_url, user=s.username, key=s.password, tenant_name=s.tenant_name,
+            auth_version=s.effective_auth_version,
+            os_options={k: v for k, v in options.items() if v},
+            retries=s.retries, starting_backoff=s.backoff, max_backoff=8,
+            insecure=s.insecure, timeout=s.timeout, preauthurl=url, preauthtoken=token)
+
+    def _conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._new_connection()
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _translating(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except SwiftwalError:
+            raise
+        except Exception as exc:
+            raise translate(exc, action, self._where) from exc
+
+    # -- cluster facts -------------------------------------------------------------------
+
+    def _cluster_info(self) -> dict:
+        if self._info is None:
+            with self._translating("read /info"):
+                try:
+                    self._info = self._conn().get_capabilities()
+                except Exception as exc:
+                    if _status(exc) not in (404, 401, 403):
+                        raise
+                    self._info = {}  # /info disabled: assume Swift's defaults
+        return self._info
+
+    def segment_size(self) -> int:
+        if self.settings.large_object_size:
+            return self.settings.large_object_size
+        max_file = self._cluster_info().get("swift", {}).get("max_file_size", 5 * GIB)
+        return min(int(max_file), MAX_SEGMENT_SIZE)
+
+    def _ensure_container(self) -> None:
+        if self._container_ready:
+            return
+        with self._translating(f"check container {self.container}"):
+            try:
+                self._conn().head_container(self.container)
+            except Exception as exc:
+                if _status(exc) != 404:
+                    raise
+                self._conn().put_container(self.container)
+        self._container_ready = True
+
+    # -- put -----------------------------------------------------------------------------
+
+    def put(self, name: str, stream: BinaryIO, *, metadata: Mapping[str, str] | None = None,
+            create_only: bool = False, size: int | None = None) -> ObjectInfo:
+        check_name(name)
+        meta = check_metadata(metadata)
+        if size is not None and size < 0:
+            raise InvalidInput(f"negative size for {name}")
+        headers = {f"X-Object-Meta-{k}": v for k, v in meta.items()}
+        if create_only:
+            headers["If-None-Match"] = "*"
+        source = Source(stream, name, size)
+        try:
+            with self._translating(f"put {name}"):
+                info = self._put(name, source, headers, size)
+        except BaseException:
+            self.close()  # a half-sent request leaves the connection unusable
+            if source.failure is not None:
+                raise source.failure from None
+            raise
+        if not create_only:
+            self._remove_stale_segments(name, keep=info.upload)
+        return ObjectInfo(name=name, size=source.consumed, last_modified=info.last_modified,
+                          etag=info.etag, metadata=meta, sha256=source.sha256.hexdigest())
+
+    def _put(self, name: str, source: Source, headers: dict, size: int | None) -> "_Stored":
+        head = source.peek(self._buffer + 1)
+        if len(head) <= self._buffer and (len(head) <= _ALWAYS_PLAIN
+                                          or len(head) <= self.segment_size()):
+            return self._put_bytes(name, source.read(len(head)), headers)
+        if size is not None and size <= self.segment_size():
+            return self._put_streamed(name, source, size, headers)
+        return self._put_large(name, source, headers)
+
+    def _put_bytes(self, name: str, data: bytes, headers: dict) -> "_Stored":
+        import hashlib
+        etag = hashlib.md5(data).hexdigest()
+        for attempt in (1, 2):
+            response: dict = {}
+            try:
+                self._conn().put_object(self.container, name, io.BytesIO(data),
+                                        content_length=len(data), etag=etag, headers=headers,
+                                        response_dict=response)
+                return _Stored.of(response, etag)
+            except Exception as exc:
+                if _status(exc) == 404 and attempt == 1:  # no container yet
+                    self._conn().put_container(self.container)
+                    continue
+                self._raise_if_exists(exc, name)
+                raise
+        raise AssertionError("unreachable")
+
+    def _put_streamed(self, name: str, source: Source, size: int, headers: dict) -> "_Stored":
+        self._ensure_container()
+        window = Window(source, size)
+        response: dict = {}
+        try:
+            etag = self._conn().put_object(self.container, name, window, content_length=size,
+                                           headers=headers, response_dict=response)
+        except Exception as exc:
+            self._raise_if_exists(exc, name)
+            raise
+        if etag != window.md5.hexdigest():
+            self.delete([name])
+            raise IntegrityError(f"swift stored {name} with etag {etag}, expected "
+                                 f"{window.md5.hexdigest()}: deleted it")
+        return _Stored.of(response, etag)
+
+    def _put_large(self, name: str, source: Source, headers: dict) -> "_Stored":
+        info = self._cluster_info()
+        if info and "slo" not in info:
+            raise StorageError(f"{self._where} does not support static large objects, needed "
+                               f"for {name} (larger than {self.segment_size()} bytes)")
+        max_segments = int(info.get("slo", {}).get("max_manifest_segments", 1000))
+        seg_size = self.segment_size()
+        if "If-None-Match" in headers and self._exists(name):
+            raise AlreadyExists(f"{name} already exists in {self._where}")
+        self._ensure_container()
+        upload = f"{int(time.time())}-{uuid.uuid4().hex[:16]}"
+        manifest: list[dict] = []
+        try:
+            while not manifest or not source.at_end():
+                if len(manifest) >= max_segments:
+                    raise StorageError(
+                        f"{name} needs more than {max_segments} segments of {seg_size} bytes",
+                        hint="raise the large-object size (at most the cluster's max_file_size)")
+                window = Window(source, seg_size)
+                segment = f"{SEGMENTS}{name}/{upload}/{len(manifest) + 1:08d}"
+                etag = self._conn().put_object(self.container, segment, window,
+                                               chunk_size=CHUNK)
+                if etag != window.md5.hexdigest():
+                    raise IntegrityError(f"swift stored segment {segment} with etag {etag}, "
+                                         f"expected {window.md5.hexdigest()}")
+                manifest.append({"path": f"/{self.container}/{segment}", "etag": etag,
+                                 "size_bytes": window.size})
+            body = json.dumps(manifest).encode()
+            response: dict = {}
+            try:
+                etag = self._conn().put_object(
+                    self.container, name, io.BytesIO(body), content_length=len(body),
+                    headers=headers, query_string="multipart-manifest=put",
+                    response_dict=response)
+            except Exception as exc:
+                self._raise_if_exists(exc, name)
+                raise
+        except BaseException:
+            self.close()
+            with contextlib.suppress(Exception):
+                for item in manifest:
+                    self._conn().delete_object(self.container, item["path"].split("/", 2)[2])
+            raise
+        return _Stored.of(response, etag, upload)
+
+    def _raise_if_exists(self, exc: BaseException, name: str) -> None:
+        if _status(exc) == 412:
+            raise AlreadyExists(f"{name} already exists in {self._where}") from None
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.stat(name)
+            return True
+        except SwiftwalError as exc:
+            if exc.code == "not-found":
+                return False
+            raise
+
+    def _remove_stale_segments(self, name: str, keep: str | None) -> None:
+        """Segments of earlier uploads of ``name`` (replaced or interrupted)."""
+        with contextlib.suppress(Exception):
+            stale = [n for n in self._raw_names(f"{SEGMENTS}{name}/")
+                     if (segment_owner(n) or ("", ""))[0] == name
+                     and segment_owner(n)[1] != keep]  # type: ignore[index]
+            for segment in stale:
+                with contextlib.suppress(Exception):
+                    self._conn().delete_object(self.container, segment)
+
+    # -- read side -----------------------------------------------------------------------
+
+    @staticmethod
+    def _check_readable(name: str) -> None:
+        if not isinstance(name, str) or not name or name.startswith(RESERVED_PREFIX):
+            raise InvalidInput(f"invalid object name {name!r}")
+
+    @contextlib.contextmanager
+    def get(self, name: str) -> Iterator[_Reader]:
+        self._check_readable(name)
+        action = f"get {name}"
+        main = self._conn()
+        with self._translating(action):
+            if not main.url or not main.token:
+                main.url, main.token = main.get_auth()
+            # A reader of its own: the caller may use the store while it reads.
+            conn = self._new_connection(preauth=(main.url, main.token))
+        try:
+            with self._translating(action):
+                headers, body = conn.get_object(self.container, name, resp_chunk_size=CHUNK)
+            yield _Reader(info_from_headers(name, headers), body, action, self._where)
+        finally:
+            conn.close()
+
+    def stat(self, name: str) -> ObjectInfo:
+        self._check_readable(name)
+        with self._translating(f"stat {name}"):
+            return info_from_headers(name, self._conn().head_object(self.container, name))
+
+    def _raw_pages(self, prefix: str) -> Iterator[list]:
+        marker = ""
+        while True:
+            with self._translating(f"list {prefix!r}"):
+                try:
+                    _, items = self._conn().get_container(
+                        self.container, marker=marker, prefix=prefix or None, limit=self._page)
+                except Exception as exc:
+                    if _status(exc) == 404:  # no container yet: nothing stored
+                        return
+                    raise
+            if not items:
+                return
+            yield items
+            marker = items[-1]["name"]
+            if marker.startswith(SEGMENTS):
+                marker = AFTER_SEGMENTS
+
+    def _raw_names(self, prefix: str) -> list[str]:
+        # Only for ".segments/" prefixes, where the jump above is never taken too early.
+        names: list[str] = []
+        marker = ""
+        while True:
+            with self._translating(f"list {prefix!r}"):
+                _, items = self._conn().get_container(self.container, marker=marker,
+                                                      prefix=prefix, limit=self._page)
+            if not items:
+                return names
+            names.extend(item["name"] for item in items)
+            marker = items[-1]["name"]
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for items in self._raw_pages(prefix):
+            for item in items:
+                if not item["name"].startswith(RESERVED_PREFIX):
+                    yield info_from_listing(item)
+
+    def delete(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._check_readable(name)
+            with self._translating(f"delete {name}"):
+                if self._conn()._retry(None, multipart_delete, self.container, name):
+                    continue
+                try:
+                    self._conn().delete_object(self.container, name)
+                except Exception as exc:
+                    if _status(exc) != 404:
+                        raise
+
+
+class _Stored:
+    """What a successful PUT told us."""
+
+    def __init__(self, etag: str, last_modified, upload: str | None) -> None:
+        self.etag = etag
+        self.last_modified = last_modified
+        self.upload = upload
+
+    @classmethod
+    def of(cls, response: dict, etag: str, upload: str | None = None) -> "_Stored":
+        headers = response.get("headers") or {}
+        info = info_from_headers("", headers) if headers else None
+        return cls(etag.strip('"'), info.last_modified if info else None, upload)
