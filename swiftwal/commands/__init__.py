@@ -1,0 +1,1 @@
+"""One module per command; each reads as phases: load, plan, show or execute, report."""

@@ -1,0 +1,96 @@
+"""backup: pg_basebackup (tar to stdout) -> compress -> stream into the store,
+then the metadata object, written create-only and last: a backup exists only
+once it is complete."""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import time
+
+from swiftwal import events
+from swiftwal.adapters.streams import HashingReader
+from swiftwal.domain import errors, layout
+from swiftwal.domain.backup import BackupKey, BackupRecord, parse_backup_label
+from swiftwal.domain.walnames import Segment
+
+KEY_ATTEMPTS = 5
+
+
+def add_arguments(commands, name: str) -> None:
+    parser = commands.add_parser(name, help="take a base backup with pg_basebackup into the store")
+    parser.add_argument("--xlog", "-x", action="store_true",
+                        help="include the WAL the backup needs (pg_basebackup --wal-method=fetch)")
+    parser.add_argument("--checkpoint", "-c", choices=("fast", "spread"),
+                        help="start at once (fast) or after a normal checkpoint (spread)")
+    parser.add_argument("--progress", "-P", action="store_true", help="display progress indicators")
+    parser.add_argument("--label", "-l", default="pg_basebackup (via swiftwal)", help="backup label")
+    parser.add_argument("--username", "-U", help="connect as this (REPLICATION) user")
+    parser.add_argument("--host", "-H", help="connect to this host or socket directory")
+    parser.add_argument("--port", "-p", help="connect to this port")
+    parser.set_defaults(handler=run)
+
+
+def run(ctx, args) -> int:
+    from swiftwal.adapters.basebackup import BasebackupOptions, run_basebackup
+
+    started = time.monotonic()
+    storage = ctx.storage
+    codec = ctx.settings.compression
+    key = _free_key(storage)
+    data_name = layout.backup_data_name(key, codec)
+    ctx.log.info(events.BACKUP_STARTED, backup=str(key), store=storage.describe())
+    if ctx.verbose:
+        ctx.print(f"Creating backup {key} in {storage.describe()}")
+    options = BasebackupOptions(
+        host=args.host, port=args.port, username=args.username, label=args.label,
+        checkpoint=args.checkpoint, progress=args.progress,
+        wal_method="fetch" if args.xlog else "none", pg_bin_dir=ctx.settings.get("PG_BIN_DIR"))
+
+    def upload(stream):
+        hashing = HashingReader(stream)
+        storage.put(data_name, hashing, metadata={"backup": str(key), "compression": codec})
+        return hashing
+
+    stored, result = run_basebackup(options, codec, upload)
+    label = parse_backup_label(result.backup_label_text)
+    segment_size = infer_segment_size(label)
+    record = BackupRecord(
+        key=key, label=label.label or args.label, start_lsn=label.start_lsn, stop_lsn=result.stop_lsn,
+        timeline=label.timeline, start_segment=label.start_segment,
+        stop_segment=Segment.from_lsn(result.timeline or label.timeline, result.stop_lsn, segment_size)
+        if result.stop_lsn is not None else None,
+        pg_version=result.pg_version, system_identifier=result.system_identifier,
+        segment_size=segment_size, raw_size=result.raw_size, stored_size=stored.size,
+        data_object=data_name, compression=codec, sha256=stored.sha256,
+        wal_included=args.xlog, finished_at=datetime.datetime.now(datetime.timezone.utc))
+    payload = json.dumps(record.to_json_dict(), indent=2, sort_keys=True).encode()
+    storage.put(layout.backup_metadata_name(key), io.BytesIO(payload), create_only=True,
+                size=len(payload), metadata={"backup": str(key)})
+    if ctx.verbose:
+        ctx.print(result.backup_label_text.rstrip())
+    ctx.log.info(events.BACKUP_COMPLETED, backup=str(key), bytes=result.raw_size,
+                 stored_bytes=stored.size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
+                 timeline=label.timeline, duration_s=round(time.monotonic() - started, 3))
+    return 0
+
+
+def _free_key(storage) -> BackupKey:
+    """Keys have one-second resolution; a key already used (even by an
+    interrupted backup) is never reused."""
+    for _ in range(KEY_ATTEMPTS):
+        key = BackupKey.from_datetime(datetime.datetime.now(datetime.timezone.utc))
+        if next(iter(storage.list(layout.backup_prefix(key))), None) is None:
+            return key
+        time.sleep(1.0)
+    raise errors.AlreadyExists("could not find a free backup key", hint="is another backup running?")
+
+
+def infer_segment_size(label) -> int:
+    """The cluster's WAL segment size is the one that maps the start LSN to
+    the start file named in backup_label."""
+    for shift in range(20, 31):
+        size = 1 << shift
+        if Segment.from_lsn(label.timeline, label.start_lsn, size) == label.start_segment:
+            return size
+    raise errors.IntegrityError(f"backup_label start {label.start_lsn} does not match {label.start_segment}")

@@ -1,0 +1,111 @@
+"""restore-wal NAME DEST: fetch, verify, decompress, write DEST atomically.
+
+Exit status 1 means only "not in the archive": PostgreSQL asks for files
+that do not exist as a matter of course.  Any failure to *know* (the store
+unreachable, a corrupt object) exits otherwise, and during targeted recovery
+(``recovery.signal`` in the working directory, which is the data directory)
+with a status above 125, so that PostgreSQL aborts instead of ending recovery
+early at the wrong point.  A standby (``standby.signal``) keeps polling.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+from swiftwal import events
+from swiftwal.cli import EXIT_ABORT_RECOVERY, EXIT_NOT_IN_ARCHIVE
+from swiftwal.domain import errors, layout
+from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, parse_wal_filename
+
+
+def add_arguments(commands, name: str) -> None:
+    parser = commands.add_parser(name, help="fetch one WAL file (restore_command '... restore-wal %%f %%p')")
+    parser.add_argument("wal_name", help="the WAL file name (%%f)")
+    parser.add_argument("path", help="where to write it (%%p)")
+    parser.set_defaults(handler=run)
+
+
+def run(ctx, args) -> int:
+    started = time.monotonic()
+    parse_wal_filename(args.wal_name, ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE))
+    try:
+        found = fetch(ctx.storage, args.wal_name, ctx.settings.compression)
+        if found is None:
+            ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)
+            return EXIT_NOT_IN_ARCHIVE
+        wal_object, data = found
+        write_atomically(args.path, data)
+    except errors.SwiftwalError as error:
+        if in_targeted_recovery():
+            error.exit_status = EXIT_ABORT_RECOVERY
+        raise
+    ctx.log.info(events.WAL_RESTORED, wal_name=args.wal_name, bytes=len(data),
+                 object=wal_object.object_name, duration_s=round(time.monotonic() - started, 3))
+    return 0
+
+
+def fetch(storage, wal_name: str, preferred_codec: str):
+    """``(WalObject, original bytes)`` or None when no candidate object exists."""
+    for candidate in layout.wal_candidates(wal_name, preferred_codec):
+        try:
+            with storage.get(candidate.object_name) as reader:
+                stored = reader.read()
+                metadata = reader.info.metadata
+        except errors.ObjectNotFound:
+            continue
+        return candidate, _verified_original(candidate, stored, metadata)
+    return None
+
+
+def _verified_original(candidate, stored: bytes, metadata) -> bytes:
+    from swiftwal.adapters.compression import decompress_bytes
+
+    expected = metadata.get("stored-sha256")
+    if expected and hashlib.sha256(stored).hexdigest() != expected:
+        raise errors.IntegrityError(f"{candidate.object_name} does not match its recorded checksum")
+    try:
+        data = decompress_bytes(candidate.compression, stored)
+    except Exception as exc:  # zlib.error, zstd.ZstdError: the object is damaged
+        raise errors.IntegrityError(f"{candidate.object_name} cannot be decompressed "
+                                    f"({exc.__class__.__name__})") from None
+    expected = metadata.get("sha256")
+    if expected and hashlib.sha256(data).hexdigest() != expected:
+        raise errors.IntegrityError(f"{candidate.object_name} decompresses to unexpected content")
+    return data
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write a temp file beside ``path``, fsync, rename, fsync the directory:
+    PostgreSQL never sees a partial file at ``path``."""
+    directory = os.path.dirname(path) or "."
+    temp = os.path.join(directory, f".{os.path.basename(path)}.swiftwal-{os.getpid()}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, path)
+    except OSError as exc:
+        _remove_quietly(temp)
+        raise errors.SwiftwalError(f"cannot write {path}: {exc.strerror}") from None
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def in_targeted_recovery() -> bool:
+    return os.path.exists("recovery.signal") and not os.path.exists("standby.signal")
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,20 @@
+"""Stable event names of the structured logs (monitoring depends on them).
+
+Each command ends with one summary event.  Keys are snake_case: ``segment``,
+``wal_name``, ``timeline``, ``bytes``, ``stored_bytes``, ``duration_s``,
+``backup``, ``exit_code``, ``error_code``.
+"""
+
+WAL_ARCHIVED = "wal.archived"
+WAL_ALREADY_ARCHIVED = "wal.already_archived"
+WAL_RESTORED = "wal.restored"
+WAL_RESTORE_MISSED = "wal.restore_missed"
+BACKUP_STARTED = "backup.started"
+BACKUP_COMPLETED = "backup.completed"
+RESTORE_COMPLETED = "restore.completed"
+PRUNE_PLANNED = "prune.planned"
+PRUNE_COMPLETED = "prune.completed"
+CLEANUP_COMPLETED = "archive_cleanup.completed"
+OBJECT_DELETED = "object.deleted"
+CONFIG_WARNING = "config.warning"
+COMMAND_FAILED = "command.failed"
