@@ -137,6 +137,17 @@ class Archive:
     now: datetime.datetime
 
 
+def plain_backup(key: BackupKey, timeline: int, start: Lsn, size: int) -> BackupRecord:
+    stop = Lsn(start.value + size // 2)
+    return BackupRecord(
+        key=key, label="", start_lsn=start, stop_lsn=stop, timeline=timeline,
+        start_segment=Segment.holding(timeline, start, size),
+        stop_segment=Segment.from_lsn(timeline, stop, size), pg_version="15.4",
+        system_identifier="7300000000000000001", segment_size=size, raw_size=1, stored_size=1,
+        data_object=f"backups/{key}/base.tar.zst", compression="zstd", sha256=None,
+        wal_included=False, finished_at=key.time)
+
+
 @st.composite
 def archives(draw, max_timelines: int = 4, max_number: int = 24) -> Archive:
     """Small archives: a few timelines branching at random points, each with a run of
@@ -150,8 +161,10 @@ def archives(draw, max_timelines: int = 4, max_number: int = 24) -> Archive:
         parent = draw(st.integers(1, tl - 1))
         low = begin[parent]
         switch = draw(st.one_of(
-            st.integers(low, (max_number - 1) * size),
-            st.integers(low // size + 1, max_number).map(lambda n: n * size)))  # on a boundary
+            st.integers(low, max(low, (max_number - 1) * size)),
+            st.integers(low // size + 1, max(low // size + 1, max_number))
+            .map(lambda n: n * size)))  # on a segment boundary
+        switch = min(switch, max_number * size)
         histories[tl] = TimelineHistory(tl, histories[parent].entries + (
             HistoryEntry(parent, Lsn(switch), "no recovery target specified"),))
         begin[tl] = switch
@@ -159,16 +172,15 @@ def archives(draw, max_timelines: int = 4, max_number: int = 24) -> Archive:
     for tl in range(1, n_timelines + 1):
         first = begin[tl] // size
         last = draw(st.integers(first, max_number))
+        # a gap where both masks have the bit set: about one segment in four
+        gaps = draw(st.integers(0, 2**64 - 1)) & draw(st.integers(0, 2**64 - 1))
         for number in range(first, last + 1):
-            if draw(st.integers(0, 9)) == 0:  # a gap now and then
-                continue
-            segment = Segment.from_number(tl, number, size)
-            files.append(segment)
-            extra = draw(st.integers(0, 19))
-            if extra == 0:
-                files.append(PartialSegment(segment))
-            elif extra == 1:
-                files.append(BackupHistoryFile(segment, draw(st.integers(0, size - 1))))
+            if not gaps >> number & 1:
+                files.append(Segment.from_number(tl, number, size))
+        for number in draw(st.sets(st.integers(first, last), max_size=2)):
+            files.append(PartialSegment(Segment.from_number(tl, number, size)))
+        for number in draw(st.sets(st.integers(first, last), max_size=2)):
+            files.append(BackupHistoryFile(Segment.from_number(tl, number, size), 0x28))
     known = {1: histories[1]}
     for tl in range(2, n_timelines + 1):
         if draw(st.integers(0, 4)):  # usually archived, sometimes missing
@@ -176,12 +188,11 @@ def archives(draw, max_timelines: int = 4, max_number: int = 24) -> Archive:
             files.append(HistoryFile(tl))
     base = datetime.datetime(2013, 8, 28, tzinfo=UTC)
     backups = []
-    minutes = draw(st.lists(st.integers(0, 60 * 24 * 30), min_size=0, max_size=6, unique=True))
+    minutes = draw(st.lists(st.integers(0, 60 * 24 * 30), max_size=6, unique=True))
     for minute in minutes:
         tl = draw(st.integers(1, n_timelines))
-        start = draw(st.integers(begin[tl], max_number * size + size - 1))
+        start = Lsn(draw(st.integers(begin[tl], max_number * size + size - 1)))
         key = BackupKey.from_datetime(base + datetime.timedelta(minutes=minute))
-        backups.append(draw(backup_records(segment_size=size, timeline=tl, key=key,
-                                           start=Lsn(start))))
+        backups.append(plain_backup(key, tl, start, size))
     now = base + datetime.timedelta(days=draw(st.integers(0, 40)))
     return Archive(size, histories, known, tuple(files), tuple(backups), now)
