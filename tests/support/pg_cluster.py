@@ -77,7 +77,11 @@ def free_port() -> int:
 
 
 def make_reachable(path: str | os.PathLike) -> Path:
-    """Create ``path`` (mode 0755) and let ``postgres`` traverse its temporary ancestors."""
+    """Create ``path`` (mode 0755) and let ``postgres`` traverse its temporary ancestors.
+
+    Avoid pytest's ``tmp_path`` for anything a server uses: every pytest start makes
+    ``/tmp/pytest-of-<user>`` private again, even under a server that is running.
+    """
     path = Path(path).resolve()
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o755)

@@ -215,12 +215,14 @@ class SwiftServer:
                   "disable_fallocate": "true", "recon_cache_path": self.run_dir}
         memcache = {"use": "egg:swift#memcache",
                     "memcache_servers": f"127.0.0.1:{self.ports['memcached']}"}
+        updaters = {"container": {"container-updater": {"interval": 2}},
+                    "object": {"object-updater": {"interval": 5}}}
         for name in ("account", "container", "object"):
             (etc / f"{name}-server.conf").write_text(_ini({
                 "DEFAULT": {**common, "bind_port": self.ports[name], "log_name": f"{name}-server"},
                 "pipeline:main": {"pipeline": f"{name}-server"},
                 f"app:{name}-server": {"use": f"egg:swift#{name}"},
-                **({} if name == "account" else {f"{name}-updater": {"interval": 2 if name == "container" else 5}})}))
+                **updaters.get(name, {})}))
         filters = {f"filter:{k}": {"use": f"egg:swift#{v}"} for k, v in _FILTERS.items()}
         filters["filter:cache"] = memcache
         filters["filter:tempauth"]["user_test_tester"] = "testing .admin"
