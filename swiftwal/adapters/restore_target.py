@@ -1,0 +1,42 @@
+"""The directory a backup is restored into: absent or empty, then mode 0700.
+
+Checked before anything is downloaded, so a mistyped path costs nothing and
+an existing data directory is never mixed with a backup.
+"""
+from __future__ import annotations
+
+import os
+
+from swiftwal.domain.errors import RestoreTargetNotEmpty, UsageError
+
+DATA_DIRECTORY_MODE = 0o700  # PostgreSQL refuses to start on a group- or world-readable one
+
+
+def prepare_restore_target(path: str) -> None:
+    """Create ``path`` (mode 0700) if absent; accept it if an empty directory
+    (and set 0700); otherwise raise ``RestoreTargetNotEmpty`` naming it."""
+    try:
+        os.mkdir(path, DATA_DIRECTORY_MODE)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise RestoreTargetNotEmpty(f"restore target {path} exists and is not a directory",
+                                        hint="give an empty or absent directory") from None
+        try:
+            entries = os.listdir(path)
+        except OSError as exc:
+            raise UsageError(f"cannot read restore target {path}: {exc.strerror}") from None
+        if entries:
+            raise RestoreTargetNotEmpty(f"restore target {path} is not empty",
+                                        hint="give an empty or absent directory") from None
+    except FileNotFoundError:
+        # missing parents: create them the usual way, the target itself 0700
+        try:
+            os.makedirs(path, DATA_DIRECTORY_MODE)
+        except OSError as exc:
+            raise UsageError(f"cannot create restore target {path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create restore target {path}: {exc.strerror}") from None
+    try:
+        os.chmod(path, DATA_DIRECTORY_MODE)  # mkdir's mode went through the umask
+    except OSError as exc:
+        raise UsageError(f"cannot set the mode of restore target {path}: {exc.strerror}") from None
