@@ -1,0 +1,369 @@
+"""pg_basebackup, tar to standard output, compressed and handed to a consumer.
+
+One pass over the bytes, memory bounded whatever the database size:
+
+    pg_basebackup stdout --pump thread--> tar scan, size, SHA-256 --> compressor
+    compressor output --calling thread--> consume(stream)   (the upload)
+
+The stream handed to ``consume`` ends cleanly only once pg_basebackup has
+exited 0 and its tar was complete; any failure makes ``read`` raise, so an
+upload is abandoned rather than stored short.  ``consume`` is only called
+once pg_basebackup has produced its first bytes: a connection failure, or a
+database with tablespaces (pg_basebackup refuses to write those to stdout
+before sending anything), never starts an upload.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from typing import BinaryIO, Callable, List, Optional, Tuple, TypeVar
+
+import attrs
+
+from swiftwal.adapters.compression import CHUNK, CompressingPipe, check_codec, compressing_pipe
+from swiftwal.adapters.tarscan import TarScanner
+from swiftwal.domain.errors import ConfigError, IntegrityError, InvariantViolated, ToolFailed
+from swiftwal.domain.lsn import Lsn
+
+T = TypeVar("T")
+
+_STDERR_TAIL = 8192
+_PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux; named in Python 3.10+
+_TABLESPACE_REFUSAL = "can only write single tablespace to stdout"
+_END_POINT_RE = re.compile(r"write-ahead log end point: ([0-9A-Fa-f]+/[0-9A-Fa-f]+)")
+_START_RE = re.compile(r"^START WAL LOCATION: ([0-9A-Fa-f]+/[0-9A-Fa-f]+) \(file ([0-9A-F]{8})",
+                       re.MULTILINE)
+_TIMELINE_RE = re.compile(r"^START TIMELINE: (\d+)$", re.MULTILINE)
+# one line per timeline in the manifest's "WAL-Ranges", the last one ends the backup
+_WAL_RANGE_RE = re.compile(r'\{\s*"Timeline":\s*(\d+),\s*"Start-LSN":\s*"([0-9A-Fa-f/]+)",'
+                           r'\s*"End-LSN":\s*"([0-9A-Fa-f/]+)"\s*\}')
+
+
+@attrs.frozen
+class BasebackupOptions:
+    host: Optional[str] = None
+    port: Optional[str] = None
+    username: Optional[str] = None
+    label: Optional[str] = None
+    checkpoint: Optional[str] = attrs.field(
+        default=None, validator=attrs.validators.in_((None, "fast", "spread")))
+    progress: bool = False  # passed through; pg_basebackup's stderr is then echoed
+    wal_method: str = attrs.field(default="fetch",
+                                  validator=attrs.validators.in_(("fetch", "none")))
+    pg_bin_dir: Optional[str] = None
+    manifest: bool = True  # False: --no-manifest (PostgreSQL 12 has none anyway)
+
+
+@attrs.frozen
+class BasebackupResult:
+    backup_label_text: str
+    start_lsn: Lsn
+    stop_lsn: Optional[Lsn]
+    timeline: int
+    stop_timeline: Optional[int]
+    system_identifier: Optional[str]
+    pg_version: Optional[str]
+    raw_size: int
+    raw_sha256: str
+    manifest_present: bool
+    tablespace_map: bool  # a non-empty tablespace_map (pg_basebackup always sends one)
+    compressed_size: int = 0
+    compressed_sha256: str = ""
+
+
+def run_basebackup(options: BasebackupOptions, codec: str,
+                   consume: Callable[[BinaryIO], T]) -> Tuple[T, BasebackupResult]:
+    """Run pg_basebackup, hand the compressed tar to ``consume`` (which reads
+    it to its end, in this thread) and return what it returned with the
+    backup's facts.  Raises ``ToolFailed`` (pg_basebackup or the compressor
+    failed), ``ConfigError`` (missing tool, tablespaces), ``IntegrityError``
+    (pg_basebackup's output was not a complete base backup)."""
+    check_codec(codec)
+    argv = basebackup_argv(options)
+    pipe = compressing_pipe(codec)
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, bufsize=0)
+    except OSError as exc:
+        pipe.abort(exc)
+        raise ToolFailed("pg_basebackup", None, str(exc)) from None
+    stderr = _StderrCollector(process.stderr, echo=options.progress)
+    pump = None
+    try:
+        _grow_pipe(process.stdout)
+        first = process.stdout.read(CHUNK)
+        if not first:
+            raise _startup_failure(options, process.wait(), stderr.finish())
+        pump = _Pump(process, stderr, pipe, first)
+        stream = _BackupStream(pipe, pump)
+        value = consume(stream)
+        if not stream.finished:
+            raise InvariantViolated("the backup stream was not read to its end")
+        return value, attrs.evolve(pump.result, compressed_size=stream.size,
+                                   compressed_sha256=stream.sha256.hexdigest())
+    except BaseException as exc:
+        failure = pump.stop(exc) if pump is not None else None
+        _kill(process)
+        pipe.abort(exc)
+        stderr.finish()
+        if failure is not None and failure is not exc:
+            raise failure from exc
+        raise
+    finally:
+        process.stdout.close()
+
+
+def basebackup_argv(options: BasebackupOptions) -> List[str]:
+    """The command line; passwords stay in libpq's environment or .pgpass."""
+    argv = [_tool(options, "pg_basebackup"), "--pgdata=-", "--format=tar",
+            f"--wal-method={options.wal_method}", "--verbose"]
+    if options.checkpoint:
+        argv.append(f"--checkpoint={options.checkpoint}")
+    if options.label:
+        argv.append(f"--label={options.label}")
+    if options.progress:
+        argv.append("--progress")
+    if not options.manifest:
+        argv.append("--no-manifest")
+    argv += _connection_args(options)
+    return argv
+
+
+def _connection_args(options: BasebackupOptions) -> List[str]:
+    args = []
+    if options.host:
+        args.append(f"--host={options.host}")
+    if options.port:
+        args.append(f"--port={options.port}")
+    if options.username:
+        args.append(f"--username={options.username}")
+    return args
+
+
+def _tool(options: BasebackupOptions, name: str) -> str:
+    if options.pg_bin_dir:
+        path = os.path.join(options.pg_bin_dir, name)
+        if not os.access(path, os.X_OK):
+            raise ConfigError(f"{name} not found in {options.pg_bin_dir}",
+                              hint="check the PostgreSQL bin directory setting")
+        return path
+    path = shutil.which(name)
+    if path is None:
+        raise ConfigError(f"{name} not found on PATH",
+                          hint="install the PostgreSQL client tools or set the bin directory")
+    return path
+
+
+def _grow_pipe(pipe) -> None:
+    # fewer, larger reads from pg_basebackup: 1 MiB instead of 64 KiB
+    try:
+        fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+    except OSError:
+        pass
+
+
+def _kill(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _startup_failure(options: BasebackupOptions, exit_code: int, stderr_tail: str) -> Exception:
+    if _TABLESPACE_REFUSAL in stderr_tail:
+        names = tablespace_names(options)
+        shown = ", ".join(names) if names else "names unknown"
+        return ConfigError(f"the database has tablespaces ({shown}): swiftwal backs up only "
+                           "databases without tablespaces",
+                           hint="pg_basebackup writes one tar per tablespace, which cannot "
+                                "go to standard output")
+    if exit_code == 0:
+        return IntegrityError("pg_basebackup exited 0 but wrote no backup")
+    return ToolFailed("pg_basebackup", exit_code, stderr_tail)
+
+
+def tablespace_names(options: BasebackupOptions) -> List[str]:
+    """User tablespaces, asked with psql over the same connection options
+    (best effort: an empty list if psql cannot tell)."""
+    try:
+        psql = _tool(options, "psql")
+    except ConfigError:
+        return []
+    argv = [psql, "--no-psqlrc", "--no-password", "--tuples-only", "--no-align",
+            "--command=SELECT spcname FROM pg_tablespace "
+            "WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY 1",
+            *_connection_args(options)]
+    if "PGDATABASE" not in os.environ:
+        argv.append("--dbname=postgres")  # pg_tablespace is shared: any database answers
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if done.returncode != 0:
+        return []
+    return [line for line in done.stdout.decode("utf-8", "replace").splitlines() if line]
+
+
+class _StderrCollector:
+    """Keeps pg_basebackup's last words (and its end point) from its stderr."""
+
+    def __init__(self, pipe, echo: bool) -> None:
+        self._pipe = pipe
+        self._echo = echo
+        self._tail = b""
+        self.end_point: Optional[str] = None
+        self._thread = threading.Thread(target=self._run, name="pg_basebackup-stderr",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        pending = b""
+        for chunk in iter(lambda: self._pipe.read(4096), b""):
+            if self._echo:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.buffer.flush()
+            self._tail = (self._tail + chunk)[-_STDERR_TAIL:]
+            pending += chunk
+            *lines, pending = re.split(rb"[\r\n]", pending)
+            pending = pending[-_STDERR_TAIL:]
+            for line in lines:
+                match = _END_POINT_RE.search(line.decode("utf-8", "replace"))
+                if match:
+                    self.end_point = match.group(1)
+
+    def finish(self) -> str:
+        self._thread.join(30)
+        return self._tail.decode("utf-8", "replace")
+
+
+class _Pump(threading.Thread):
+    """Reads pg_basebackup's output, scans and hashes it, feeds the compressor;
+    finishes the compressed stream only once the backup is known complete."""
+
+    def __init__(self, process: subprocess.Popen, stderr: _StderrCollector,
+                 pipe: CompressingPipe, first: bytes) -> None:
+        super().__init__(name="pg_basebackup-pump", daemon=True)
+        self._process = process
+        self._stderr = stderr
+        self._pipe = pipe
+        self._first = first
+        self._stopping = False
+        self.error: Optional[BaseException] = None
+        self.result: Optional[BasebackupResult] = None
+        self.start()
+
+    def run(self) -> None:
+        scanner, digest, size = TarScanner(), hashlib.sha256(), 0
+        try:
+            chunk = self._first
+            self._first = b""
+            while chunk:
+                scanner.feed(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                self._pipe.write(chunk)
+                chunk = self._process.stdout.read(CHUNK)
+            exit_code = self._process.wait()
+            tail = self._stderr.finish()
+            if exit_code != 0:
+                raise ToolFailed("pg_basebackup", exit_code, tail)
+            scanner.finish()
+            self.result = _result(scanner, self._stderr.end_point, size, digest.hexdigest())
+            self._pipe.finish()
+        except BaseException as exc:  # handed to the reader, never lost
+            if self._stopping:
+                return
+            self.error = exc
+            _kill(self._process)
+            self._pipe.abort(exc)
+
+    def stop(self, cause: BaseException) -> Optional[BaseException]:
+        """Abandon the backup (the consumer failed); returns the pump's own
+        failure if the pipeline had failed first."""
+        if self.is_alive():
+            self._stopping = self.error is None
+            _kill(self._process)
+            self._pipe.abort(cause)
+            self.join(30)
+        return self.error
+
+
+class _BackupStream:
+    """What ``consume`` reads: the compressed backup.  Raises the pipeline's
+    error instead of ending when anything failed."""
+
+    def __init__(self, pipe: CompressingPipe, pump: _Pump) -> None:
+        self._pipe = pipe
+        self._pump = pump
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+        self.finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        if self.finished:
+            return b""
+        try:
+            data = self._pipe.read(size)
+        except BaseException:
+            self._pump.join(30)
+            if self._pump.error is not None:
+                raise self._pump.error from None
+            raise
+        if data:
+            self.size += len(data)
+            self.sha256.update(data)
+            return data
+        self._pump.join()
+        if self._pump.error is not None:
+            raise self._pump.error
+        if self._pump.result is None:
+            raise InvariantViolated("the backup stream ended before pg_basebackup finished")
+        self.finished = True
+        return b""
+
+
+def _result(scanner: TarScanner, end_point: Optional[str], size: int,
+            sha256: str) -> BasebackupResult:
+    label_bytes = scanner.captured.get("backup_label")
+    if label_bytes is None:
+        raise IntegrityError("pg_basebackup's output has no backup_label")
+    label = label_bytes.decode("utf-8", "replace")
+    start = _START_RE.search(label)
+    if start is None:
+        raise IntegrityError(f"backup_label has no START WAL LOCATION: {label!r}")
+    timeline_match = _TIMELINE_RE.search(label)  # PostgreSQL 11 and later
+    # before 11, the timeline is the start file name's first eight hex digits
+    timeline = int(timeline_match.group(1)) if timeline_match else int(start.group(2), 16)
+    stop_lsn, stop_timeline = None, None
+    manifest = scanner.captured.get("backup_manifest")
+    ranges = _WAL_RANGE_RE.findall(manifest.decode("utf-8", "replace")) if manifest else []
+    if ranges:
+        stop_timeline, stop_lsn = int(ranges[-1][0]), Lsn.parse(ranges[-1][2])
+    elif end_point is not None:
+        stop_lsn, stop_timeline = Lsn.parse(end_point), None
+    control = scanner.captured.get("global/pg_control")
+    version = scanner.captured.get("PG_VERSION")
+    return BasebackupResult(
+        backup_label_text=label, start_lsn=Lsn.parse(start.group(1)), stop_lsn=stop_lsn,
+        timeline=timeline, stop_timeline=stop_timeline,
+        # ControlFileData starts with the system identifier, a uint64
+        system_identifier=str(int.from_bytes(control[:8], "little"))
+        if control and len(control) >= 8 else None,
+        pg_version=version.decode("ascii", "replace").strip() if version else None,
+        raw_size=size, raw_sha256=sha256, manifest_present="backup_manifest" in scanner.seen,
+        tablespace_map=scanner.sizes.get("tablespace_map", 0) > 0)
