@@ -1,0 +1,57 @@
+"""The domain is pure: no I/O, no clock, no logging; the package root stays cheap."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOMAIN = Path(__file__).resolve().parents[2] / "swiftwal" / "domain"
+FORBIDDEN_MODULES = {
+    "os", "io", "sys", "subprocess", "socket", "select", "selectors", "shutil", "tempfile",
+    "pathlib", "glob", "time", "logging", "structlog", "swiftclient", "urllib", "http",
+    "requests", "asyncio", "threading", "multiprocessing", "signal", "random", "secrets",
+    "uuid", "zstandard", "gzip", "tarfile", "sqlite3", "builtins", "importlib",
+}
+FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__", "breakpoint"}
+FORBIDDEN_ATTRIBUTES = {"now", "utcnow", "today", "time", "monotonic", "perf_counter",
+                        "fromtimestamp", "utcfromtimestamp"}
+SOURCES = sorted(DOMAIN.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[p.name for p in SOURCES])
+def test_domain_module_does_no_io_and_reads_no_clock(path):
+    tree = ast.parse(path.read_text(), str(path))
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            names = []
+        problems += [f"imports {n}" for n in names if n.split(".")[0] in FORBIDDEN_MODULES]
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in FORBIDDEN_CALLS:
+                problems.append(f"calls {func.id}()")
+            if isinstance(func, ast.Attribute) and func.attr in FORBIDDEN_ATTRIBUTES:
+                problems.append(f"calls .{func.attr}()")
+    assert not problems, f"{path.name}: {problems}"
+
+
+def test_the_domain_is_scanned():
+    assert {"walnames.py", "timeline.py", "prune.py", "cleanup.py"} <= {p.name for p in SOURCES}
+
+
+def test_top_level_import_is_cheap_and_pulls_no_adapter():
+    code = ("import sys; from swiftwal import plan_prune, PrunePolicy; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('swiftclient', 'structlog', 'requests', 'urllib3', 'zstandard', 'subprocess') "
+            "or m.startswith('swiftwal.adapters') or m in ('swiftwal.cli', 'swiftwal.commands')]; "
+            "print(bad)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=DOMAIN.parents[1],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
