@@ -113,11 +113,13 @@ def _name(item: Item) -> str:
 
 def _summary(verb: str, noun: str, decisions: Sequence[Decision], range_items,
              verbose: bool) -> List[str]:
-    line = f"{verb:<8} {len(decisions):4d} {noun}"
     ends = range_items(decisions)
     if ends:
-        line += f" {_name(ends[0].item)} -> {_name(ends[-1].item)}"
-    lines = [line.rstrip()]
+        first, last = _name(ends[0].item), _name(ends[-1].item)
+        line = f"{verb:<8} {len(decisions):4d} {noun} {first} -> {last}"
+    else:
+        line = f"{verb:<8} {len(decisions):4d} {noun.rstrip(', ')}"
+    lines = [line]
     if verbose:
         lines.extend(f"    {_name(d.item)}: {d.reason}" for d in decisions)
     return lines

@@ -192,6 +192,10 @@ def test_report_matches_the_documented_example():
     assert "    20130828T1524Z: older than the newest 3 backups" in verbose
     assert ("    000000010000000000000058: needed to recover from backup 20130828T1528Z"
             in verbose)
+    nothing = plan_prune(backups[-1:], [], PrunePolicy(keep_backups=3, keep_wals=0))
+    assert nothing.report_lines() == [
+        "Removing    0 backups", "Keeping     1 backups,   20130828T1904Z -> 20130828T1904Z", "",
+        "Removing    0 WAL files", "Keeping     0 WAL files"]
     keep_two = plan_prune(backups, wal, PrunePolicy(keep_backups=3, keep_wals=1))
     assert [str(f) for f in keep_two.wal_to_delete] == ["000000010000000000000056"]
 
