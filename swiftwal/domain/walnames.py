@@ -216,7 +216,8 @@ def parse_wal_filename(name: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> W
 
 
 def segment_of(wal_file: WalFile) -> Optional[Segment]:
-    """The segment a file belongs to (a ``.backup`` or ``.partial`` follows it); None for history."""
+    """The segment a file belongs to (``.backup`` and ``.partial`` files follow it);
+    None for a history file."""
     if isinstance(wal_file, Segment):
         return wal_file
     if isinstance(wal_file, (BackupHistoryFile, PartialSegment)):

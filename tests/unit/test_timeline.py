@@ -16,7 +16,8 @@ from swiftwal.domain.walnames import Segment
 from .strategies import archives, histories
 
 DATA = Path(__file__).parent / "data"
-H3 = TimelineHistory.parse(3, (DATA / "00000003.history").read_text())  # 1 -4000000-> 2 -7000000-> 3
+# 1 switches to 2 at 0/4000000, 2 to 3 at 0/7000000
+H3 = TimelineHistory.parse(3, (DATA / "00000003.history").read_text())
 HISTORIES = {2: TimelineHistory.parse(2, (DATA / "00000002.history").read_text()), 3: H3}
 
 
