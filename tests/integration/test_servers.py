@@ -110,10 +110,14 @@ def test_postgres_archives_switched_segments(pg_factory):
     assert re.fullmatch(r"[0-9A-F]{24}", segment)
     pg.wait_archived(segment)
     assert (archive / segment).stat().st_size == 16 * 1024 * 1024
-    assert pg.switch_wal() != segment or pg.sql("SELECT 1") == "1"
+    pg.sql("INSERT INTO t VALUES (0)")
+    later = pg.switch_wal()
+    assert later > segment
+    pg.wait_archived(later)
+    assert (archive / later).is_file()
 
 
-def test_postgres_restored_copy_starts_with_its_own_port_and_no_archiving(pg_factory):
+def test_postgres_restored_copy_runs_apart_from_its_primary(pg_factory):
     archive = pg_factory.directory("archive")
     os.chown(archive, *_postgres_ids())
     primary = pg_factory(settings={**ARCHIVE_SETTINGS,
@@ -129,11 +133,14 @@ def test_postgres_restored_copy_starts_with_its_own_port_and_no_archiving(pg_fac
     data_dir = pg_factory.directory("restored") / "data"
     with tarfile.open(tar_path) as tar:
         tar.extractall(data_dir)
-    copy = pg_factory.adopt(data_dir, signal="recovery",
-                            settings={"restore_command": f"cp {archive}/%f %p",
-                                      "recovery_target_action": "promote"})
+    copy = pg_factory.adopt(data_dir, signal="standby",
+                            settings={"restore_command": f"cp {archive}/%f %p"})
     copy.start()
-    copy.wait_for("SELECT pg_is_in_recovery()", "f")
+    copy.wait_ready()
+    copy.wait_for("SELECT count(*) FROM t", "2")
+    assert copy.sql("SELECT pg_is_in_recovery()") == "t"
+    copy.promote()
+    assert copy.sql("SELECT pg_is_in_recovery()") == "f"
     assert copy.port != primary.port
     assert copy.sql("SELECT string_agg(x::text, ',' ORDER BY x) FROM t") == "1,2"
     assert copy.sql("SHOW archive_mode") == "off"
