@@ -25,6 +25,8 @@ MAX_META_KEY = 128
 MAX_META_VALUE = 256
 MAX_META_COUNT = 90
 MAX_META_TOTAL = 4096
+#: Metadata key an adapter may use for its own bookkeeping (never returned).
+RESERVED_META_KEY = "swiftwal-upload-token"
 # Swift turns "_" into "-" in header names and HTTP folds case: only these keys round-trip.
 _META_KEY = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 _META_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?\Z")
@@ -76,7 +78,8 @@ def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     result = dict(metadata or {})
     total = 0
     for key, value in result.items():
-        if not isinstance(key, str) or not _META_KEY.match(key) or len(key) > MAX_META_KEY:
+        if (not isinstance(key, str) or not _META_KEY.match(key) or len(key) > MAX_META_KEY
+                or key == RESERVED_META_KEY):
             raise InvalidInput(f"invalid metadata key {key!r}")
         if not isinstance(value, str) or len(value) > MAX_META_VALUE or (
                 value and not _META_VALUE.match(value)):

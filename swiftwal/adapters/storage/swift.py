@@ -29,7 +29,7 @@ from swiftwal.adapters.storage.swift_errors import quiet_swiftclient_logger, tra
 from swiftwal.adapters.storage.swift_settings import GIB, MAX_SEGMENT_SIZE, SwiftSettings
 from swiftwal.adapters.storage.swift_upload import CHUNK, Source, Window
 from swiftwal.adapters.storage.swift_wire import (
-    AFTER_SEGMENTS, SEGMENTS, info_from_headers, info_from_listing, multipart_delete,
+    AFTER_SEGMENTS, SEGMENTS, TOKEN_HEADER, info_from_headers, info_from_listing, multipart_delete,
     segment_owner)
 from swiftwal.domain.errors import (
     AlreadyExists, ConfigError, IntegrityError, InvalidInput, StorageError, StorageUnavailable,
@@ -67,7 +67,7 @@ class SwiftStorage:
     """One Swift container.  Safe to share between threads (one connection each)."""
 
     def __init__(self, settings: SwiftSettings, *, listing_page_size: int = 10000,
-                 buffer_size: int = 32 << 20) -> None:
+                 buffer_size: int = 32 << 20, race_settle: float = 1.0) -> None:
         if not settings.container:
             raise ConfigError("no swift container configured", hint="set CONTAINER")
         if "/" in settings.container:
@@ -77,6 +77,7 @@ class SwiftStorage:
         self._where = settings.describe()
         self._page = listing_page_size
         self._buffer = buffer_size
+        self._settle = race_settle
         self._local = threading.local()
         self._info: dict | None = None
         self._container_ready = False
@@ -163,12 +164,17 @@ class SwiftStorage:
         if size is not None and size < 0:
             raise InvalidInput(f"negative size for {name}")
         headers = {f"X-Object-Meta-{k}": v for k, v in meta.items()}
+        token = uuid.uuid4().hex
         if create_only:
             headers["If-None-Match"] = "*"
+            headers[TOKEN_HEADER] = token
         source = Source(stream, name, size)
         try:
             with self._translating(f"put {name}"):
+                started = time.monotonic()
                 info = self._put(name, source, headers, size)
+                if create_only:
+                    self._confirm_winner(name, token, info, time.monotonic() - started)
         except BaseException:
             self.close()  # a half-sent request leaves the connection unusable
             if source.failure is not None:
@@ -202,7 +208,7 @@ class SwiftStorage:
                 if _status(exc) == 404 and attempt == 1:  # no container yet
                     self._conn().put_container(self.container)
                     continue
-                self._raise_if_exists(exc, name)
+                self._raise_if_exists(exc, name, headers)
                 raise
         raise AssertionError("unreachable")
 
@@ -214,7 +220,7 @@ class SwiftStorage:
             etag = self._conn().put_object(self.container, name, window, content_length=size,
                                            headers=headers, response_dict=response)
         except Exception as exc:
-            self._raise_if_exists(exc, name)
+            self._raise_if_exists(exc, name, headers)
             raise
         if etag != window.md5.hexdigest():
             self.delete([name])
@@ -257,7 +263,7 @@ class SwiftStorage:
                     headers=headers, query_string="multipart-manifest=put",
                     response_dict=response)
             except Exception as exc:
-                self._raise_if_exists(exc, name)
+                self._raise_if_exists(exc, name, headers)
                 raise
         except BaseException:
             self.close()
@@ -265,10 +271,37 @@ class SwiftStorage:
                 for item in manifest:
                     self._conn().delete_object(self.container, item["path"].split("/", 2)[2])
             raise
-        return _Stored.of(response, etag, upload)
+        return _Stored.of(response, etag, upload,
+                          [item["path"].split("/", 2)[2] for item in manifest])
 
-    def _raise_if_exists(self, exc: BaseException, name: str) -> None:
-        if _status(exc) == 412:
+    def _confirm_winner(self, name: str, token: str, stored: "_Stored",
+                        duration: float) -> None:
+        """Swift checks ``If-None-Match`` when a PUT arrives, not when it commits:
+        two overlapping create-only uploads can both be told 201, and the later
+        one replaces the other.  Each carries a token; only the one whose token
+        is stored has won, the other gets ``AlreadyExists`` (and drops its
+        segments).  A rival that passed the check is still in flight at most
+        about as long as our own upload took, so we wait that long (times
+        ``race_settle``, at most 2 s) before looking.  A slower rival can still
+        replace the object: the window narrows, it does not close.
+        """
+        if self._settle > 0:
+            time.sleep(min(duration * self._settle, 2.0))
+        try:
+            headers = self._conn().head_object(self.container, name)
+        except Exception as exc:
+            if _status(exc) == 404:  # deleted since: we did store it
+                return
+            raise
+        if headers.get(TOKEN_HEADER) != token:
+            with contextlib.suppress(Exception):
+                for segment in stored.segments:
+                    self._conn().delete_object(self.container, segment)
+            raise AlreadyExists(f"{name} already exists in {self._where} (concurrent upload)")
+
+    def _raise_if_exists(self, exc: BaseException, name: str, headers: dict) -> None:
+        # 412: it existed when our PUT arrived; 409: a newer upload committed first.
+        if _status(exc) == 412 or (_status(exc) == 409 and "If-None-Match" in headers):
             raise AlreadyExists(f"{name} already exists in {self._where}") from None
 
     def _exists(self, name: str) -> bool:
@@ -372,13 +405,17 @@ class SwiftStorage:
 class _Stored:
     """What a successful PUT told us."""
 
-    def __init__(self, etag: str, last_modified, upload: str | None) -> None:
+    def __init__(self, etag: str, last_modified, upload: str | None,
+                 segments: list[str]) -> None:
         self.etag = etag
         self.last_modified = last_modified
         self.upload = upload
+        self.segments = segments
 
     @classmethod
-    def of(cls, response: dict, etag: str, upload: str | None = None) -> "_Stored":
+    def of(cls, response: dict, etag: str, upload: str | None = None,
+           segments: list[str] | None = None) -> "_Stored":
         headers = response.get("headers") or {}
         info = info_from_headers("", headers) if headers else None
-        return cls(etag.strip('"'), info.last_modified if info else None, upload)
+        return cls(etag.strip('"'), info.last_modified if info else None, upload,
+                   segments or [])

@@ -7,12 +7,14 @@ import json
 import urllib.parse
 from typing import Mapping
 
-from swiftwal.adapters.storage.port import ObjectInfo
+from swiftwal.adapters.storage.port import RESERVED_META_KEY, ObjectInfo
 
 SEGMENTS = ".segments/"
 # Every ".segments/..." name sorts before this one: a listing can jump over them all.
 AFTER_SEGMENTS = ".segments0"
 _META = "x-object-meta-"
+#: Header naming the create-only upload that wrote an object (see ``SwiftStorage.put``).
+TOKEN_HEADER = _META + RESERVED_META_KEY
 
 
 def info_from_headers(name: str, headers: Mapping[str, str]) -> ObjectInfo:
@@ -23,7 +25,7 @@ def info_from_headers(name: str, headers: Mapping[str, str]) -> ObjectInfo:
         last_modified=email.utils.parsedate_to_datetime(modified) if modified else None,
         etag=(headers.get("etag") or "").strip('"') or None,
         metadata={k[len(_META):].lower(): v for k, v in headers.items()
-                  if k.lower().startswith(_META)},
+                  if k.lower().startswith(_META) and k.lower() != TOKEN_HEADER},
     )
 
 

@@ -1,0 +1,136 @@
+"""What only the Swift adapter does: auth, outages, the cluster's limits, old layouts."""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+import uuid
+
+import pytest
+
+from swiftwal.adapters.storage.factory import open_storage
+from swiftwal.adapters.storage.swift import SwiftStorage
+from swiftwal.adapters.storage.swift_settings import SwiftSettings
+from swiftwal.domain.errors import AuthenticationFailed, StorageUnavailable
+
+pytestmark = pytest.mark.integration
+
+WRONG = "wrong-Pa55word-7c1f"
+
+
+def settings_for(swift, **overrides) -> SwiftSettings:
+    values = dict(auth_url=swift.auth_url, username=swift.user, password=swift.key,
+                  container=f"swift-{uuid.uuid4().hex[:12]}")
+    values.update(overrides)
+    return SwiftSettings(**values)
+
+
+def all_names(store: SwiftStorage) -> list[str]:
+    _, items = store._conn().get_container(store.container, full_listing=True)
+    return [item["name"] for item in items]
+
+
+def attempts(store):
+    yield "put", lambda: store.put("x", io.BytesIO(b"data"))
+    yield "get", lambda: store.get("x").__enter__()
+    yield "stat", lambda: store.stat("x")
+    yield "list", lambda: list(store.list())
+    yield "delete", lambda: store.delete(["x"])
+
+
+def test_wrong_password_is_an_authentication_failure_without_the_password(swift, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    store = SwiftStorage(settings_for(swift, password=WRONG))
+    for action, attempt in attempts(store):
+        with pytest.raises(AuthenticationFailed) as info:
+            attempt()
+        error = info.value
+        assert "authentication failed" in error.message, action
+        assert swift.auth_url in error.message and error.hint
+        for text in (str(error), repr(error), error.message, error.hint, repr(store.settings),
+                     store.describe()):
+            assert WRONG not in text
+    assert not [r for r in caplog.records if r.name.startswith("swiftclient")]
+    captured = capsys.readouterr()
+    assert WRONG not in captured.out + captured.err and "swiftclient" not in captured.err
+
+
+def test_proxy_down_is_unavailable_quickly_and_says_where(swift, capsys):
+    store = SwiftStorage(settings_for(swift))
+    store.put("x", io.BytesIO(b"data"))
+    swift.stop_proxy()
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            store.stat("x")  # default retries, on an authenticated connection
+        assert time.monotonic() - started < 10
+        for action, attempt in attempts(SwiftStorage(settings_for(swift, retries=1))):
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable) as info:
+                attempt()
+            assert time.monotonic() - started < 5, action
+            assert f"127.0.0.1:{swift.proxy_port}" in info.value.message
+            assert info.value.hint and swift.key not in info.value.message
+    finally:
+        swift.start_proxy()
+    assert store.stat("x").size == 4
+    assert "swiftclient" not in capsys.readouterr().err
+
+
+def test_large_object_size_follows_the_clusters_max_file_size(swift):
+    store = SwiftStorage(settings_for(swift))
+    assert store.segment_size() == swift.max_file_size == 10 << 20
+    data = hashlib.sha256(b"seed").digest() * ((swift.max_file_size + 4096) // 32)
+    info = store.put("big", io.BytesIO(data))
+    assert info.size == len(data) > swift.max_file_size
+    segments = [n for n in all_names(store) if n.startswith(".segments/big/")]
+    sizes = [store._conn().head_object(store.container, n)["content-length"] for n in segments]
+    assert len(segments) == 2 and max(int(s) for s in sizes) <= swift.max_file_size
+    with store.get("big") as reader:
+        assert hashlib.sha256(reader.read()).digest() == hashlib.sha256(data).digest()
+    store.delete(["big"])
+    assert all_names(store) == []
+
+
+def test_replacing_a_large_object_leaves_no_orphan_segments(swift):
+    store = SwiftStorage(settings_for(swift, large_object_size=100 << 10), buffer_size=50 << 10)
+    store.put("obj", io.BytesIO(b"a" * (250 << 10)))
+    store.put("obj", io.BytesIO(b"b" * (150 << 10)))
+    names = all_names(store)
+    assert len([n for n in names if n.startswith(".segments/obj/")]) == 2
+    store.put("obj", io.BytesIO(b"small"))
+    assert all_names(store) == ["obj"]
+
+
+def test_container_is_created_on_first_write_only(swift):
+    store = SwiftStorage(settings_for(swift))
+    assert list(store.list()) == []
+    store.delete(["nothing"])
+    with pytest.raises(Exception) as info:
+        store._conn().head_container(store.container)
+    assert getattr(info.value, "http_status", None) == 404
+    store.put("first", io.BytesIO(b"1"))
+    assert [o.name for o in store.list()] == ["first"]
+
+
+def test_old_dynamic_large_objects_read_as_their_content(swift):
+    """0.2.2 stored base backups as DLO manifests with segments under ``...seg/``."""
+    store = SwiftStorage(settings_for(swift))
+    store.put("placeholder", io.BytesIO(b""))
+    conn = store._conn()
+    for i, part in enumerate([b"old-", b"layout"]):
+        conn.put_object(store.container, f"...seg/pg_basebackup_x.tgz/u/{i:06d}", part)
+    conn.put_object(store.container, "pg_basebackup_x.tgz", b"",
+                    headers={"X-Object-Manifest": f"{store.container}/...seg/pg_basebackup_x.tgz/u/"})
+    with store.get("pg_basebackup_x.tgz") as reader:
+        assert reader.read() == b"old-layout"
+    assert store.stat("pg_basebackup_x.tgz").size == len(b"old-layout")
+
+
+def test_factory_opens_swift_with_the_url_container(swift, tmp_path):
+    store = open_storage("swift://from-url", settings_for(swift))
+    assert isinstance(store, SwiftStorage) and store.container == "from-url"
+    assert store.describe() == f"swift://from-url (auth {swift.auth_url})"
+    assert open_storage(None, settings_for(swift, container="c")).container == "c"
+    assert open_storage(f"file://{tmp_path}", None).describe() == f"file://{tmp_path}"
