@@ -19,7 +19,8 @@ def add_arguments(commands, name: str) -> None:
 
 def run(ctx, args) -> int:
     from swiftwal.adapters.restore_target import prepare_restore_target
-    from swiftwal.adapters.untar import decompressing_reader, safe_extract
+    from swiftwal.adapters.compression import decompressing_reader
+    from swiftwal.adapters.untar import safe_extract
 
     started = time.monotonic()
     storage = ctx.storage
