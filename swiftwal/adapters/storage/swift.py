@@ -16,144 +16,32 @@ of the same name removes them.  ``list`` never shows ``.segments/``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
-import threading
 import time
 import uuid
 from typing import BinaryIO, Iterable, Iterator, Mapping
 
 from swiftwal.adapters.storage.port import (
     RESERVED_PREFIX, ObjectInfo, check_metadata, check_name)
-from swiftwal.adapters.storage.swift_errors import quiet_swiftclient_logger, translate
-from swiftwal.adapters.storage.swift_settings import GIB, MAX_SEGMENT_SIZE, SwiftSettings
-from swiftwal.adapters.storage.swift_upload import CHUNK, Source, Window
+from swiftwal.adapters.storage.swift_session import SwiftSession, status
+from swiftwal.adapters.storage.swift_settings import SwiftSettings
+from swiftwal.adapters.storage.swift_upload import CHUNK, Source, Stored, Window
 from swiftwal.adapters.storage.swift_wire import (
-    AFTER_SEGMENTS, SEGMENTS, TOKEN_HEADER, info_from_headers, info_from_listing, multipart_delete,
-    segment_owner)
+    AFTER_SEGMENTS, SEGMENTS, TOKEN_HEADER, Reader, info_from_headers, info_from_listing,
+    multipart_delete, segment_owner)
 from swiftwal.domain.errors import (
-    AlreadyExists, ConfigError, IntegrityError, InvalidInput, StorageError, StorageUnavailable,
-    SwiftwalError)
+    AlreadyExists, IntegrityError, InvalidInput, StorageError, SwiftwalError)
+
+__all__ = ["SwiftSettings", "SwiftStorage"]
 
 # Below this, an object never needs a segment whatever the cluster: no /info request.
 _ALWAYS_PLAIN = 1 << 20
 
 
-def _status(exc: BaseException) -> int | None:
-    return getattr(exc, "http_status", None)
-
-
-class _Reader:
-    def __init__(self, info: ObjectInfo, body, action: str, where: str) -> None:
-        self.info = info
-        self._body = body
-        self._got = 0
-        self._action = action
-        self._where = where
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            data = self._body.read(None if size is None or size < 0 else size)
-        except Exception as exc:
-            raise translate(exc, self._action, self._where) from exc
-        self._got += len(data)
-        if not data and size != 0 and self._got < self.info.size:
-            raise StorageUnavailable(f"{self._action}: download from {self._where} ended after "
-                                     f"{self._got} of {self.info.size} bytes", hint="retry")
-        return data
-
-
-class SwiftStorage:
-    """One Swift container.  Safe to share between threads (one connection each)."""
-
-    def __init__(self, settings: SwiftSettings, *, listing_page_size: int = 10000,
-                 buffer_size: int = 32 << 20, race_settle: float = 1.0) -> None:
-        if not settings.container:
-            raise ConfigError("no swift container configured", hint="set CONTAINER")
-        if "/" in settings.container:
-            raise ConfigError(f"invalid swift container name {settings.container!r}")
-        self.settings = settings
-        self.container = settings.container
-        self._where = settings.describe()
-        self._page = listing_page_size
-        self._buffer = buffer_size
-        self._settle = race_settle
-        self._local = threading.local()
-        self._info: dict | None = None
-        self._container_ready = False
-
-    def describe(self) -> str:
-        return self._where
-
-    # -- connections -------------------------------------------------------------------
-
-    def _new_connection(self, preauth: tuple[str, str] | None = None):
-        from swiftclient.client import Connection
-
-        quiet_swiftclient_logger()
-        s = self.settings
-        options = {"tenant_name": s.tenant_name, "project_name": s.project_name,
-                   "user_domain_name": s.user_domain_name,
-                   "project_domain_name": s.project_domain_name,
-                   "region_name": s.region_name, "endpoint_type": s.interface}
-        url, token = preauth or (s.preauth_url, s.preauth_token)
-        return Connection(
-            authurl=s.auth_url, user=s.username, key=s.password, tenant_name=s.tenant_name,
-            auth_version=s.effective_auth_version,
-            os_options={k: v for k, v in options.items() if v},
-            retries=s.retries, starting_backoff=s.backoff, max_backoff=8,
-            insecure=s.insecure, timeout=s.timeout, preauthurl=url, preauthtoken=token)
-
-    def _conn(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._new_connection()
-        return conn
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-
-    @contextlib.contextmanager
-    def _translating(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except SwiftwalError:
-            raise
-        except Exception as exc:
-            raise translate(exc, action, self._where) from exc
-
-    # -- cluster facts -------------------------------------------------------------------
-
-    def _cluster_info(self) -> dict:
-        if self._info is None:
-            with self._translating("read /info"):
-                try:
-                    self._info = self._conn().get_capabilities()
-                except Exception as exc:
-                    if _status(exc) not in (404, 401, 403):
-                        raise
-                    self._info = {}  # /info disabled: assume Swift's defaults
-        return self._info
-
-    def segment_size(self) -> int:
-        if self.settings.large_object_size:
-            return self.settings.large_object_size
-        max_file = self._cluster_info().get("swift", {}).get("max_file_size", 5 * GIB)
-        return min(int(max_file), MAX_SEGMENT_SIZE)
-
-    def _ensure_container(self) -> None:
-        if self._container_ready:
-            return
-        with self._translating(f"check container {self.container}"):
-            try:
-                self._conn().head_container(self.container)
-            except Exception as exc:
-                if _status(exc) != 404:
-                    raise
-                self._conn().put_container(self.container)
-        self._container_ready = True
+class SwiftStorage(SwiftSession):
+    """One Swift container as a ``Storage``.  Safe to share between threads."""
 
     # -- put -----------------------------------------------------------------------------
 
@@ -185,7 +73,7 @@ class SwiftStorage:
         return ObjectInfo(name=name, size=source.consumed, last_modified=info.last_modified,
                           etag=info.etag, metadata=meta, sha256=source.sha256.hexdigest())
 
-    def _put(self, name: str, source: Source, headers: dict, size: int | None) -> "_Stored":
+    def _put(self, name: str, source: Source, headers: dict, size: int | None) -> "Stored":
         head = source.peek(self._buffer + 1)
         if len(head) <= self._buffer and (len(head) <= _ALWAYS_PLAIN
                                           or len(head) <= self.segment_size()):
@@ -194,8 +82,7 @@ class SwiftStorage:
             return self._put_streamed(name, source, size, headers)
         return self._put_large(name, source, headers)
 
-    def _put_bytes(self, name: str, data: bytes, headers: dict) -> "_Stored":
-        import hashlib
+    def _put_bytes(self, name: str, data: bytes, headers: dict) -> "Stored":
         etag = hashlib.md5(data).hexdigest()
         for attempt in (1, 2):
             response: dict = {}
@@ -203,16 +90,16 @@ class SwiftStorage:
                 self._conn().put_object(self.container, name, io.BytesIO(data),
                                         content_length=len(data), etag=etag, headers=headers,
                                         response_dict=response)
-                return _Stored.of(response, etag)
+                return Stored.of(response, etag)
             except Exception as exc:
-                if _status(exc) == 404 and attempt == 1:  # no container yet
+                if status(exc) == 404 and attempt == 1:  # no container yet
                     self._conn().put_container(self.container)
                     continue
                 self._raise_if_exists(exc, name, headers)
                 raise
         raise AssertionError("unreachable")
 
-    def _put_streamed(self, name: str, source: Source, size: int, headers: dict) -> "_Stored":
+    def _put_streamed(self, name: str, source: Source, size: int, headers: dict) -> "Stored":
         self._ensure_container()
         window = Window(source, size)
         response: dict = {}
@@ -226,9 +113,9 @@ class SwiftStorage:
             self.delete([name])
             raise IntegrityError(f"swift stored {name} with etag {etag}, expected "
                                  f"{window.md5.hexdigest()}: deleted it")
-        return _Stored.of(response, etag)
+        return Stored.of(response, etag)
 
-    def _put_large(self, name: str, source: Source, headers: dict) -> "_Stored":
+    def _put_large(self, name: str, source: Source, headers: dict) -> "Stored":
         info = self._cluster_info()
         if info and "slo" not in info:
             raise StorageError(f"{self._where} does not support static large objects, needed "
@@ -271,10 +158,10 @@ class SwiftStorage:
                 for item in manifest:
                     self._conn().delete_object(self.container, item["path"].split("/", 2)[2])
             raise
-        return _Stored.of(response, etag, upload,
+        return Stored.of(response, etag, upload,
                           [item["path"].split("/", 2)[2] for item in manifest])
 
-    def _confirm_winner(self, name: str, token: str, stored: "_Stored",
+    def _confirm_winner(self, name: str, token: str, stored: "Stored",
                         duration: float) -> None:
         """Swift checks ``If-None-Match`` when a PUT arrives, not when it commits:
         two overlapping create-only uploads can both be told 201, and the later
@@ -290,7 +177,7 @@ class SwiftStorage:
         try:
             headers = self._conn().head_object(self.container, name)
         except Exception as exc:
-            if _status(exc) == 404:  # deleted since: we did store it
+            if status(exc) == 404:  # deleted since: we did store it
                 return
             raise
         if headers.get(TOKEN_HEADER) != token:
@@ -301,7 +188,7 @@ class SwiftStorage:
 
     def _raise_if_exists(self, exc: BaseException, name: str, headers: dict) -> None:
         # 412: it existed when our PUT arrived; 409: a newer upload committed first.
-        if _status(exc) == 412 or (_status(exc) == 409 and "If-None-Match" in headers):
+        if status(exc) == 412 or (status(exc) == 409 and "If-None-Match" in headers):
             raise AlreadyExists(f"{name} already exists in {self._where}") from None
 
     def _exists(self, name: str) -> bool:
@@ -331,7 +218,7 @@ class SwiftStorage:
             raise InvalidInput(f"invalid object name {name!r}")
 
     @contextlib.contextmanager
-    def get(self, name: str) -> Iterator[_Reader]:
+    def get(self, name: str) -> Iterator[Reader]:
         self._check_readable(name)
         action = f"get {name}"
         main = self._conn()
@@ -343,7 +230,7 @@ class SwiftStorage:
         try:
             with self._translating(action):
                 headers, body = conn.get_object(self.container, name, resp_chunk_size=CHUNK)
-            yield _Reader(info_from_headers(name, headers), body, action, self._where)
+            yield Reader(info_from_headers(name, headers), body, action, self._where)
         finally:
             conn.close()
 
@@ -360,7 +247,7 @@ class SwiftStorage:
                     _, items = self._conn().get_container(
                         self.container, marker=marker, prefix=prefix or None, limit=self._page)
                 except Exception as exc:
-                    if _status(exc) == 404:  # no container yet: nothing stored
+                    if status(exc) == 404:  # no container yet: nothing stored
                         return
                     raise
             if not items:
@@ -398,24 +285,5 @@ class SwiftStorage:
                 try:
                     self._conn().delete_object(self.container, name)
                 except Exception as exc:
-                    if _status(exc) != 404:
+                    if status(exc) != 404:
                         raise
-
-
-class _Stored:
-    """What a successful PUT told us."""
-
-    def __init__(self, etag: str, last_modified, upload: str | None,
-                 segments: list[str]) -> None:
-        self.etag = etag
-        self.last_modified = last_modified
-        self.upload = upload
-        self.segments = segments
-
-    @classmethod
-    def of(cls, response: dict, etag: str, upload: str | None = None,
-           segments: list[str] | None = None) -> "_Stored":
-        headers = response.get("headers") or {}
-        info = info_from_headers("", headers) if headers else None
-        return cls(etag.strip('"'), info.last_modified if info else None, upload,
-                   segments or [])

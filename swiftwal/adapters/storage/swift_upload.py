@@ -5,6 +5,7 @@ import hashlib
 from typing import BinaryIO
 
 from swiftwal.adapters.storage.swift_errors import StreamNotReplayable
+from swiftwal.adapters.storage.swift_wire import info_from_headers
 from swiftwal.domain.errors import StorageError
 
 CHUNK = 1 << 20
@@ -95,3 +96,22 @@ class Window:
 
     def reset(self, *args: object, **kwargs: object) -> None:
         raise StreamNotReplayable()
+
+
+class Stored:
+    """What a successful PUT told us."""
+
+    def __init__(self, etag: str, last_modified, upload: str | None,
+                 segments: list[str]) -> None:
+        self.etag = etag
+        self.last_modified = last_modified
+        self.upload = upload
+        self.segments = segments
+
+    @classmethod
+    def of(cls, response: dict, etag: str, upload: str | None = None,
+           segments: list[str] | None = None) -> "Stored":
+        headers = response.get("headers") or {}
+        info = info_from_headers("", headers) if headers else None
+        return cls(etag.strip('"'), info.last_modified if info else None, upload,
+                   segments or [])

@@ -8,6 +8,8 @@ import urllib.parse
 from typing import Mapping
 
 from swiftwal.adapters.storage.port import RESERVED_META_KEY, ObjectInfo
+from swiftwal.adapters.storage.swift_errors import translate
+from swiftwal.domain.errors import StorageUnavailable
 
 SEGMENTS = ".segments/"
 # Every ".segments/..." name sorts before this one: a listing can jump over them all.
@@ -82,3 +84,25 @@ def multipart_delete(url, token, container, name, http_conn=None, service_token=
         raise ClientException(f"Object DELETE failed: {status}", http_status=code if code >= 300
                               else 500, http_reason=str(errors)[:200])
     return True
+
+
+class Reader:
+    """A GET body as an ``ObjectReader``; a short body is an error, not an end."""
+
+    def __init__(self, info: ObjectInfo, body, action: str, where: str) -> None:
+        self.info = info
+        self._body = body
+        self._got = 0
+        self._action = action
+        self._where = where
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._body.read(None if size is None or size < 0 else size)
+        except Exception as exc:
+            raise translate(exc, self._action, self._where) from exc
+        self._got += len(data)
+        if not data and size != 0 and self._got < self.info.size:
+            raise StorageUnavailable(f"{self._action}: download from {self._where} ended after "
+                                     f"{self._got} of {self.info.size} bytes", hint="retry")
+        return data

@@ -1,0 +1,111 @@
+"""Connections to a Swift cluster: auth, per-thread connections, cluster facts.
+
+python-swiftclient is imported only when a first connection is made.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator
+
+from swiftwal.adapters.storage.swift_errors import quiet_swiftclient_logger, translate
+from swiftwal.adapters.storage.swift_settings import GIB, MAX_SEGMENT_SIZE, SwiftSettings
+from swiftwal.domain.errors import ConfigError, SwiftwalError
+
+
+def status(exc: BaseException) -> int | None:
+    """The HTTP status of a swiftclient failure (None for transport errors)."""
+    return getattr(exc, "http_status", None)
+
+
+class SwiftSession:
+    """Connections to one Swift container (one per thread) and what the cluster allows."""
+
+    def __init__(self, settings: SwiftSettings, *, listing_page_size: int = 10000,
+                 buffer_size: int = 32 << 20, race_settle: float = 1.0) -> None:
+        if not settings.container:
+            raise ConfigError("no swift container configured", hint="set CONTAINER")
+        if "/" in settings.container:
+            raise ConfigError(f"invalid swift container name {settings.container!r}")
+        self.settings = settings
+        self.container = settings.container
+        self._where = settings.describe()
+        self._page = listing_page_size
+        self._buffer = buffer_size
+        self._settle = race_settle
+        self._local = threading.local()
+        self._info: dict | None = None
+        self._container_ready = False
+
+    def describe(self) -> str:
+        return self._where
+
+    # -- connections -------------------------------------------------------------------
+
+    def _new_connection(self, preauth: tuple[str, str] | None = None):
+        from swiftclient.client import Connection
+
+        quiet_swiftclient_logger()
+        s = self.settings
+        options = {"tenant_name": s.tenant_name, "project_name": s.project_name,
+                   "user_domain_name": s.user_domain_name,
+                   "project_domain_name": s.project_domain_name,
+                   "region_name": s.region_name, "endpoint_type": s.interface}
+        url, token = preauth or (s.preauth_url, s.preauth_token)
+        return Connection(
+            authurl=s.auth_url, user=s.username, key=s.password, tenant_name=s.tenant_name,
+            auth_version=s.effective_auth_version,
+            os_options={k: v for k, v in options.items() if v},
+            retries=s.retries, starting_backoff=s.backoff, max_backoff=8,
+            insecure=s.insecure, timeout=s.timeout, preauthurl=url, preauthtoken=token)
+
+    def _conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._new_connection()
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _translating(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except SwiftwalError:
+            raise
+        except Exception as exc:
+            raise translate(exc, action, self._where) from exc
+
+    # -- cluster facts -------------------------------------------------------------------
+
+    def _cluster_info(self) -> dict:
+        if self._info is None:
+            with self._translating("read /info"):
+                try:
+                    self._info = self._conn().get_capabilities()
+                except Exception as exc:
+                    if status(exc) not in (404, 401, 403):
+                        raise
+                    self._info = {}  # /info disabled: assume Swift's defaults
+        return self._info
+
+    def segment_size(self) -> int:
+        if self.settings.large_object_size:
+            return self.settings.large_object_size
+        max_file = self._cluster_info().get("swift", {}).get("max_file_size", 5 * GIB)
+        return min(int(max_file), MAX_SEGMENT_SIZE)
+
+    def _ensure_container(self) -> None:
+        if self._container_ready:
+            return
+        with self._translating(f"check container {self.container}"):
+            try:
+                self._conn().head_container(self.container)
+            except Exception as exc:
+                if status(exc) != 404:
+                    raise
+                self._conn().put_container(self.container)
+        self._container_ready = True
