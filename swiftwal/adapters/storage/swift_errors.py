@@ -9,7 +9,7 @@ import logging
 import socket
 
 from swiftwal.domain.errors import (
-    AuthenticationFailed, IntegrityError, ObjectNotFound, StorageError, StorageUnavailable, SwiftwalError)
+    AuthenticationFailed, ConfigError, IntegrityError, ObjectNotFound, StorageError, StorageUnavailable, SwiftwalError)
 
 
 class StreamNotReplayable(Exception):
@@ -59,6 +59,11 @@ def translate(exc: BaseException, action: str, where: str) -> SwiftwalError:
     if status is not None:
         reason = getattr(exc, "http_reason", "") or ""
         return StorageError(f"swift answered {status} {reason} during {action} on {where}".strip())
+    if isinstance(exc, ClientException) and "keystoneclient" in str(exc.msg):
+        return ConfigError(
+            "keystone authentication (auth v2.0/v3) needs the python-keystoneclient package",
+            hint="pip install python-keystoneclient next to swiftwal, or use a tempauth "
+                 "/auth/v1.0 URL")
     if isinstance(exc, ClientException):
         # No status: swiftclient's own message (auth set-up, missing keystone client, ...).
         return StorageError(f"swift {action} failed on {where}: {exc.msg}")
