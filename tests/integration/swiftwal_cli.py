@@ -77,3 +77,12 @@ def _chown_postgres(path: str) -> None:
 
     entry = pwd.getpwnam("postgres")
     os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def postgres_dir(path) -> str:
+    """A directory the postgres user owns (where restore-wal writes)."""
+    from tests.support.pg_cluster import make_reachable
+
+    directory = make_reachable(path)
+    _chown_postgres(str(directory))
+    return str(directory)
