@@ -119,6 +119,19 @@ def test_put_get_round_trip_is_byte_identical(store, size, known_size):
         store.stat("dir/obj")
 
 
+@pytest.mark.parametrize("size", [3, BIG])
+def test_names_with_unusual_characters_round_trip(store, size):
+    names = ["sp ace/é ü", "pct%20/q?x=1#frag", "plus+and&amp;'quote\"", "a" * 200]
+    for name in names:
+        store.put(name, io.BytesIO(payload(size)), metadata={"k": "v"})
+    assert [o.name for o in store.list()] == sorted(names)
+    for name in names:
+        assert read_all(store, name) == payload(size)
+        assert store.stat(name).metadata == {"k": "v"}
+    store.delete(names)
+    assert raw_names(store) == []
+
+
 @pytest.mark.parametrize("size", [5, BIG])
 def test_create_only_never_replaces(store, size):
     store.put("x", io.BytesIO(b"first"), metadata={"v": "1"})
