@@ -143,8 +143,13 @@ def _report(error: errors.SwiftwalError, debug: bool, argv: list[str]) -> int:
     if debug:
         traceback.print_exc()
     hint = f" (hint: {error.hint})" if error.hint else ""
-    print(f"swiftwal: error: {error.message}{hint}", file=sys.stderr)
+    print(f"swiftwal: error: {printable(error.message)}{printable(hint)}", file=sys.stderr)
     return getattr(error, "exit_status", None) or exit_status(error)
+
+
+def printable(text: str) -> str:
+    """User input in a message must not break the one-line error."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 if __name__ == "__main__":

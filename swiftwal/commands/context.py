@@ -40,18 +40,18 @@ def open_storage(settings: Settings):
     from swiftwal.adapters.storage.factory import open_storage as _open
 
     url = settings.get("STORAGE")
-    if url and url.startswith("file://"):
-        return _open(url, None)
-    if url not in (None, "swift"):
-        raise ConfigError(f"unknown storage {url!r}", hint="use swift or file:///path")
-    return _open(None, swift_settings(settings))
+    if url in (None, "swift"):
+        return _open(None, swift_settings(settings, needs_container=True))
+    if url.startswith("swift://"):
+        return _open(url, swift_settings(settings, needs_container=False))
+    return _open(url, None)
 
 
-def swift_settings(settings: Settings):
-    from swiftwal.adapters.storage.swift import SwiftSettings
+def swift_settings(settings: Settings, needs_container: bool):
+    from swiftwal.adapters.storage.swift_settings import SwiftSettings
 
-    missing = [key for key in ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "CONTAINER")
-               if not settings.get(key)]
+    required = ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD") + (("CONTAINER",) if needs_container else ())
+    missing = [key for key in required if not settings.get(key)]
     if missing:
         raise ConfigError("missing " + ", ".join(missing),
                           hint="set them in the --config file, the environment or the options, "
@@ -67,7 +67,7 @@ def swift_settings(settings: Settings):
         region_name=settings.get("OS_REGION_NAME"),
         interface=settings.get("OS_INTERFACE"),
         auth_version=settings.get("OS_AUTH_VERSION"),
-        container=settings.get("CONTAINER"),
+        container=settings.get("CONTAINER") or "",
         insecure=settings.flag("INSECURE"),
         timeout=settings.integer("TIMEOUT", 60),
         large_object_size=settings.integer("LARGE_OBJECT_SIZE"),
