@@ -92,7 +92,7 @@ def run_basebackup(options: BasebackupOptions, codec: str,
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, bufsize=0)
     except OSError as exc:
-        pipe.abort(exc)
+        pipe.close()
         raise ToolFailed("pg_basebackup", None, str(exc)) from None
     stderr = _StderrCollector(process.stderr, echo=options.progress)
     pump = None
@@ -118,6 +118,7 @@ def run_basebackup(options: BasebackupOptions, codec: str,
         raise
     finally:
         process.stdout.close()
+        pipe.close()
 
 
 def basebackup_argv(options: BasebackupOptions) -> List[str]:
@@ -230,8 +231,7 @@ class _StderrCollector:
         pending = b""
         for chunk in iter(lambda: self._pipe.read(4096), b""):
             if self._echo:
-                sys.stderr.buffer.write(chunk)
-                sys.stderr.buffer.flush()
+                _echo(chunk)
             self._tail = (self._tail + chunk)[-_STDERR_TAIL:]
             pending += chunk
             *lines, pending = re.split(rb"[\r\n]", pending)
@@ -243,7 +243,18 @@ class _StderrCollector:
 
     def finish(self) -> str:
         self._thread.join(30)
+        if not self._thread.is_alive():
+            self._pipe.close()
         return self._tail.decode("utf-8", "replace")
+
+
+def _echo(chunk: bytes) -> None:
+    """pg_basebackup's own progress display, for the person who asked for it."""
+    try:
+        sys.stderr.write(chunk.decode("utf-8", "replace"))
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # a closed or broken stderr must not fail the backup
 
 
 class _Pump(threading.Thread):

@@ -295,6 +295,9 @@ class CompressingPipe:
     def check(self) -> None:
         """Raise if compression failed; ``read`` does this at the end of the stream."""
 
+    def close(self) -> None:
+        """Release the compressor (killing it if still running); once no thread uses it."""
+
 
 def compressing_pipe(codec: str, level: Optional[int] = None) -> CompressingPipe:
     """The streaming compressor for backups.
@@ -395,7 +398,7 @@ class _ToolPipe(CompressingPipe):
                                                name=f"{tool}-stderr")
         self._stderr_thread.start()
         self._error: Optional[BaseException] = None
-        self._done = False
+        self._outcome = None  # True, or the error, once the reader has seen the end
 
     def _collect_stderr(self) -> None:
         for chunk in iter(lambda: self._process.stderr.read(4096), b""):
@@ -411,16 +414,19 @@ class _ToolPipe(CompressingPipe):
             self._process.stdin.write(data)
         except (BrokenPipeError, ValueError):
             self._process.wait()
-            raise self._failure() from None
+            self.finish()
+            raise self._error or self._failure() from None
 
     def finish(self) -> None:
         try:
             self._process.stdin.close()
-        except BrokenPipeError:
+        except (BrokenPipeError, ValueError):
             pass
 
     def read(self, size: int = CHUNK) -> bytes:
-        if self._done:
+        if self._outcome is not None:
+            if self._outcome is not True:
+                raise self._outcome
             return b""
         data = self._process.stdout.read1(size)
         if not data:
@@ -433,11 +439,26 @@ class _ToolPipe(CompressingPipe):
         self._error = self._error or error
         if self._process.poll() is None:
             self._process.kill()
+            self._process.wait()
 
     def check(self) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._process.wait() != 0:
-            raise self._failure()
+        """Called by the reader at the end of the output: the tool has exited."""
+        if self._outcome is None:
+            exit_code = self._process.wait()
+            self._stderr_thread.join(5)
+            self._outcome = self._error or (self._failure() if exit_code != 0 else True)
+            for pipe in (self._process.stdout, self._process.stderr):
+                pipe.close()
+        if self._outcome is not True:
+            raise self._outcome
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
         self._stderr_thread.join(5)
-        self._done = True
+        for pipe in (self._process.stdin, self._process.stdout, self._process.stderr):
+            try:
+                pipe.close()
+            except (OSError, ValueError):
+                pass

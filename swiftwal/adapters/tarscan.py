@@ -28,6 +28,9 @@ _META_TYPES = b"xgLK"
 
 
 class TarScanner:
+    """``feed`` it the stream; ``captured`` maps member names to their bytes,
+    ``seen`` and ``sizes`` cover the names in ``capture``."""
+
     def __init__(self, capture=None) -> None:
         self._capture = CAPTURE if capture is None else capture
         self.captured: Dict[str, bytes] = {}
@@ -99,9 +102,10 @@ class TarScanner:
         if kind and kind in _NO_DATA_TYPES:
             size = 0
         name = _clean(name)
-        self.seen.add(name)
-        self.sizes[name] = size
         wanted = self._capture.get(name)
+        if wanted is not None:  # not every name: memory must not grow with the file count
+            self.seen.add(name)
+            self.sizes[name] = size
         self._start_data(size, capture=(wanted is not None, *(wanted or (0, False))),
                          then=lambda data: self._captured(name, data))
 

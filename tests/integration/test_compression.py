@@ -128,18 +128,24 @@ def test_abort_makes_the_reader_raise_instead_of_ending():
         pipe = compressing_pipe(codec)
         pipe.write(os.urandom(100_000))
         pipe.abort(ToolFailed("pg_basebackup", 1, "boom"))
-        with pytest.raises(ToolFailed):
+        with pytest.raises(ToolFailed, match="pg_basebackup"):
             read_all(pipe, 65536)
+        with pytest.raises(ToolFailed, match="pg_basebackup"):  # and again, never a clean end
+            pipe.read(65536)
+        pipe.close()
 
 
 def test_a_compressor_that_dies_is_a_tool_failure():
     pipe = compressing_pipe("gzip")
     pipe._process.kill()  # the real pigz, killed as the OOM killer would
-    with pytest.raises(ToolFailed, match="pigz"):
-        for _ in range(200):
-            pipe.write(os.urandom(1 << 16))
-        pipe.finish()
-        read_all(pipe, 65536)
+    try:
+        with pytest.raises(ToolFailed, match="pigz"):
+            for _ in range(200):
+                pipe.write(os.urandom(1 << 16))
+            pipe.finish()
+            read_all(pipe, 65536)
+    finally:
+        pipe.close()
 
 
 def test_missing_pigz_is_a_clear_config_error(monkeypatch):
