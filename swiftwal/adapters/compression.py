@@ -322,7 +322,8 @@ class _ChunkQueue:
         self._queue: queue.Queue = queue.Queue(max_chunks)
         self._error: Optional[BaseException] = None
         self._closed = threading.Event()
-        self._pending = b""
+        self._pending = memoryview(b"")
+        self._offset = 0
         self._ended = False
 
     def put(self, chunk: bytes) -> None:
@@ -343,7 +344,7 @@ class _ChunkQueue:
         self._closed.set()
 
     def read(self, size: int) -> bytes:
-        while not self._pending:
+        while self._offset >= len(self._pending):
             if self._ended:
                 return b""
             if self._closed.is_set():
@@ -355,8 +356,10 @@ class _ChunkQueue:
             if item is self._END:
                 self._ended = True
             else:
-                self._pending = item
-        result, self._pending = self._pending[:size], self._pending[size:]
+                self._pending, self._offset = memoryview(item), 0
+        # an offset, not slicing what is left: small reads of a big chunk stay linear
+        result = bytes(self._pending[self._offset:self._offset + size])
+        self._offset += len(result)
         return result
 
 

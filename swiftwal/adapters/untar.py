@@ -108,7 +108,10 @@ class _Extractor:
         self.files = self.directories = self.hardlinks = self.bytes = 0
 
     def _path(self, name: str) -> str:
-        return os.path.join(self.root, name) if name else self.root
+        path = os.path.normpath(os.path.join(self.root, name)) if name else self.root
+        if not self._inside(path):  # names are checked already; this guards every use
+            raise UnsafeArchive(f"unsafe archive member {name!r}: outside the target")
+        return path
 
     def _on_disk(self, name: str) -> str:
         """Where a regular file member is written: held-back ones under a temp name."""
@@ -147,12 +150,14 @@ class _Extractor:
             path = self._path(prefix)
             try:
                 os.mkdir(path, DIR_MODE)
-                self.directories += 1
             except FileExistsError:
+                # never chmod what this extraction did not create
                 if not stat.S_ISDIR(os.lstat(path).st_mode):
                     raise UnsafeArchive(f"unsafe archive member {shown!r}: {prefix} is not a "
                                         "directory") from None
-            os.chmod(path, DIR_MODE)
+            else:
+                os.chmod(path, DIR_MODE)  # mkdir's mode went through the umask
+                self.directories += 1
             self._dirs.add(prefix)
 
     def _file(self, name: str, member: tarfile.TarInfo, archive: tarfile.TarFile) -> None:

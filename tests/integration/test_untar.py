@@ -114,6 +114,8 @@ def test_every_unsafe_archive_is_refused_and_nothing_escapes(data, fmt):
         target = parent / "target"
         target.mkdir(parents=True)
         (parent / "bait").write_bytes(b"untouched")
+        ancestors = [Path(scratch), parent.parent, parent]
+        modes = [a.stat().st_mode for a in ancestors]
         bad = data.draw(st.one_of(unsafe_members(parent).map(lambda m: [m]),
                                   st.just(dot_link_escape())))
         members = data.draw(safe_members) + bad + data.draw(safe_members)
@@ -128,6 +130,7 @@ def test_every_unsafe_archive_is_refused_and_nothing_escapes(data, fmt):
         assert os.listdir(parent.parent) == ["parent"]
         assert sorted(os.listdir(parent)) == ["bait", "target"]
         assert (parent / "bait").read_bytes() == b"untouched"
+        assert [a.stat().st_mode for a in ancestors] == modes
         for root, dirs, files in os.walk(target):
             for name in dirs + files:
                 path = Path(root, name)
