@@ -40,7 +40,9 @@ def backup_keys(store: Store) -> list[str]:
 def flush_archive(cluster: PgCluster) -> str:
     """Switch WAL and wait until the segment holding everything so far is archived."""
     name = cluster.switch_wal()
-    cluster.wait_archived(name, timeout=120)
+    # The last archived file may be a later .backup file, named after its segment.
+    query = "SELECT coalesce(substr(last_archived_wal, 1, 24), '') >= '%s' FROM pg_stat_archiver" % name
+    cluster.wait_for(query, "t", timeout=120)
     return name
 
 
