@@ -26,7 +26,8 @@ from typing import BinaryIO, Callable, List, Optional, Tuple, TypeVar
 
 import attrs
 
-from swiftwal.adapters.compression import CHUNK, CompressingPipe, check_codec, compressing_pipe
+from swiftwal.adapters.compress_stream import CompressingPipe, compressing_pipe
+from swiftwal.adapters.compression import CHUNK, check_codec
 from swiftwal.adapters.tarscan import TarScanner
 from swiftwal.domain.errors import ConfigError, IntegrityError, InvariantViolated, ToolFailed
 from swiftwal.domain.lsn import Lsn

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from swiftwal.adapters import compression
+from swiftwal.adapters.compress_stream import compressing_pipe
 from swiftwal.adapters.compression import (CODECS, SUFFIXES, codec_from_suffix, compress_bytes,
-                                           compressing_pipe, decompress_bytes,
-                                           decompressing_reader)
+                                           decompress_bytes, decompressing_reader)
 from swiftwal.domain.errors import ConfigError, IntegrityError, ToolFailed, UsageError
 
 codecs = st.sampled_from(CODECS)
