@@ -13,7 +13,9 @@ import time
 
 from swiftwal import events
 from swiftwal.domain import errors, layout
-from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, parse_wal_filename
+from swiftwal.commands.guards import ensure_cluster_identity
+from swiftwal.domain.walheader import check_segment_header
+from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, parse_wal_filename
 
 
 def add_arguments(commands, name: str) -> None:
@@ -29,6 +31,10 @@ def run(ctx, args) -> int:
     wal_name = os.path.basename(args.path)
     data = _read(args.path)
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
+    storage = ctx.storage
+    if isinstance(wal_file, Segment):
+        header = check_segment_header(data, wal_file, len(data), args.path)
+        ensure_cluster_identity(storage, str(header.system_identifier))
     codec = ctx.settings.compression
     stored = _compress(codec, data)
     digest = hashlib.sha256(data).hexdigest()
@@ -39,7 +45,6 @@ def run(ctx, args) -> int:
         "stored-sha256": hashlib.sha256(stored).hexdigest(),
     }
     name = layout.wal_object_name(wal_name, codec)
-    storage = ctx.storage
     outcome = events.WAL_ARCHIVED
     try:
         storage.put(name, io.BytesIO(stored), metadata=metadata, create_only=True, size=len(stored))

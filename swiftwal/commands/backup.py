@@ -9,7 +9,7 @@ import json
 import time
 
 from swiftwal import events
-from swiftwal.adapters.streams import HashingReader
+from swiftwal.commands.guards import ensure_cluster_identity
 from swiftwal.domain import errors, layout
 from swiftwal.domain.backup import BackupKey, BackupRecord, parse_backup_label
 from swiftwal.domain.walnames import Segment
@@ -48,21 +48,24 @@ def run(ctx, args) -> int:
         wal_method="fetch" if args.xlog else "none", pg_bin_dir=ctx.settings.get("PG_BIN_DIR"))
 
     def upload(stream):
-        hashing = HashingReader(stream)
-        storage.put(data_name, hashing, metadata={"backup": str(key), "compression": codec})
-        return hashing
+        return storage.put(data_name, stream, metadata={"backup": str(key), "compression": codec})
 
     stored, result = run_basebackup(options, codec, upload)
+    if stored.size != result.compressed_size:
+        raise errors.IntegrityError(f"{data_name}: the store holds {stored.size} bytes, "
+                                    f"{result.compressed_size} were sent")
+    if result.system_identifier:
+        ensure_cluster_identity(storage, result.system_identifier, result.pg_version)
     label = parse_backup_label(result.backup_label_text)
     segment_size = infer_segment_size(label)
     record = BackupRecord(
         key=key, label=label.label or args.label, start_lsn=label.start_lsn, stop_lsn=result.stop_lsn,
         timeline=label.timeline, start_segment=label.start_segment,
-        stop_segment=Segment.from_lsn(result.timeline or label.timeline, result.stop_lsn, segment_size)
+        stop_segment=Segment.from_lsn(result.stop_timeline or label.timeline, result.stop_lsn, segment_size)
         if result.stop_lsn is not None else None,
         pg_version=result.pg_version, system_identifier=result.system_identifier,
-        segment_size=segment_size, raw_size=result.raw_size, stored_size=stored.size,
-        data_object=data_name, compression=codec, sha256=stored.sha256,
+        segment_size=segment_size, raw_size=result.raw_size, stored_size=result.compressed_size,
+        data_object=data_name, compression=codec, sha256=result.compressed_sha256,
         wal_included=args.xlog, finished_at=datetime.datetime.now(datetime.timezone.utc))
     payload = json.dumps(record.to_json_dict(), indent=2, sort_keys=True).encode()
     storage.put(layout.backup_metadata_name(key), io.BytesIO(payload), create_only=True,
@@ -70,7 +73,7 @@ def run(ctx, args) -> int:
     if ctx.verbose:
         ctx.print(result.backup_label_text.rstrip())
     ctx.log.info(events.BACKUP_COMPLETED, backup=str(key), bytes=result.raw_size,
-                 stored_bytes=stored.size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
+                 stored_bytes=result.compressed_size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
                  timeline=label.timeline, duration_s=round(time.monotonic() - started, 3))
     return 0
 

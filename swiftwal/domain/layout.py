@@ -7,6 +7,8 @@ Current layout (readable with the ``swift`` client)::
     backups/<KEY>/base.tar.zst | .tar.gz  the pg_basebackup tar stream, compressed
     backups/<KEY>/backup.json             the backup's metadata; written last: a backup
                                           exists only once this object does
+    swiftwal.json                         the system identifier of the one cluster
+                                          allowed to write here
     .segments/...                         large-object segments (owned by their manifest)
 
 0.2.2 layout (read, listed, restored from and pruned; never written)::
@@ -21,6 +23,7 @@ import attrs
 
 from swiftwal.domain.backup import BackupKey
 
+IDENTITY_OBJECT = "swiftwal.json"
 WAL_PREFIX = "wal/"
 BACKUP_PREFIX = "backups/"
 BACKUP_METADATA = "backup.json"

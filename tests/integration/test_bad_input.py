@@ -3,6 +3,7 @@ exit status, no traceback, and nothing lost or overwritten."""
 from __future__ import annotations
 
 import os
+import struct
 import time
 
 import pytest
@@ -28,6 +29,16 @@ def one_line_error(result, status: int, *words: str) -> str:
     return lines[0]
 
 
+def segment_bytes(name: str, system_identifier: int = 7000000000000000001, size: int = 16 << 20) -> bytes:
+    """Random WAL content behind a long page header that matches ``name``."""
+    from swiftwal.domain.walnames import Segment
+
+    segment = Segment.parse(name, size)
+    header = struct.pack("<HHIQI4xQII", 0xD110, 0x0002, segment.timeline,
+                         segment.start_lsn(size).value, 0, system_identifier, size, 8192)
+    return header + os.urandom(1 << 20) * 15 + os.urandom((1 << 20) - len(header))
+
+
 def wal_file(directory, name: str, content: bytes):
     path = os.path.join(directory, name)
     with open(path, "wb") as handle:
@@ -39,11 +50,11 @@ def wal_file(directory, name: str, content: bytes):
 def test_archiving_a_different_file_under_an_existing_name_is_refused(store, tmp_path):
     wal_dir = postgres_dir(tmp_path / "wal")
     name = "000000010000000000000007"
-    first = os.urandom(1 << 20) * 16
+    first = segment_bytes(name)
     path = wal_file(wal_dir, name, first)
     store.run("archive-wal", path)
     store.run("archive-wal", path)  # the same content again: PostgreSQL's retry succeeds
-    wal_file(wal_dir, name, os.urandom(1 << 20) * 16)
+    wal_file(wal_dir, name, segment_bytes(name))
     one_line_error(store.run("archive-wal", path, check=False), 6, name)
     fetched = os.path.join(wal_dir, "fetched")
     store.run("restore-wal", name, fetched, cwd=wal_dir)
@@ -101,7 +112,7 @@ def test_wrong_credentials_and_swift_down(swift, tmp_path, swiftwal_bin):
     directory = str(make_reachable(tmp_path / "store"))
     store = make_store("swift", directory, swiftwal_bin, swift)
     wal_dir = postgres_dir(tmp_path / "wal")
-    path = wal_file(wal_dir, "000000010000000000000001", os.urandom(1 << 24))
+    path = wal_file(wal_dir, "000000010000000000000001", segment_bytes("000000010000000000000001"))
     store.run("archive-wal", path)
 
     wrong = make_store("swift", str(make_reachable(tmp_path / "wrong")), swiftwal_bin, swift,
@@ -123,3 +134,20 @@ def test_wrong_credentials_and_swift_down(swift, tmp_path, swiftwal_bin):
     finally:
         swift.start_proxy()
     assert store.run("list-wal").stdout.split() == ["000000010000000000000001"]
+
+
+def test_a_second_cluster_is_refused_and_the_first_archive_is_untouched(store, tmp_path):
+    wal_dir = postgres_dir(tmp_path / "wal")
+    first = wal_file(wal_dir, "000000010000000000000001", segment_bytes("000000010000000000000001", 11))
+    store.run("archive-wal", first)
+    other_dir = postgres_dir(tmp_path / "other")
+    other = wal_file(other_dir, "000000010000000000000002", segment_bytes("000000010000000000000002", 22))
+    one_line_error(store.run("archive-wal", other, check=False), 11, "system identifier")
+    assert store.run("list-wal").stdout.split() == ["000000010000000000000001"]
+
+
+def test_a_file_whose_header_does_not_match_its_name_is_refused(store, tmp_path):
+    wal_dir = postgres_dir(tmp_path / "wal")
+    path = wal_file(wal_dir, "000000010000000000000005", segment_bytes("000000010000000000000004"))
+    one_line_error(store.run("archive-wal", path, check=False), 2, "000000010000000000000005")
+    assert store.run("list-wal").stdout.split() == []
