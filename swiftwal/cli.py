@@ -48,6 +48,7 @@ COMMANDS = {
     "restore-wal": "swiftwal.commands.restore_wal",
     "prune": "swiftwal.commands.prune",
     "archive-cleanup": "swiftwal.commands.archive_cleanup",
+    "verify": "swiftwal.commands.verify",
 }
 
 

@@ -1,0 +1,258 @@
+"""verify [KEY|--all] [--full] [--json]: can this backup be restored?
+
+A backup verifies when its data object exists with the recorded size (and,
+with ``--full``, the recorded SHA-256 of every stored byte), and every WAL
+segment recovery reads from the backup's start onwards, along the latest
+timeline that passes through the backup, is in the archive with no gap up
+to the last archived segment.  The WAL plan (``plan_wal_check``) is pure;
+the rest reads the store.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Collection, Mapping, Optional
+
+import attrs
+
+from swiftwal.commands import catalog
+from swiftwal.domain import errors
+from swiftwal.domain.backup import BackupRecord
+from swiftwal.domain.timeline import TimelineHistory, history_of, recovery_segments
+from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment
+
+CHUNK = 1 << 20
+
+
+def add_arguments(commands, name: str) -> None:
+    parser = commands.add_parser(name, help="check that a backup and the WAL it needs can be restored")
+    parser.add_argument("key", nargs="?", default="latest",
+                        help="the backup to check (default: latest)")
+    parser.add_argument("--all", action="store_true", help="check every backup")
+    parser.add_argument("--full", action="store_true",
+                        help="read back every object and check its SHA-256 (slow: downloads everything)")
+    parser.add_argument("--json", action="store_true", help="machine-readable report")
+    parser.set_defaults(handler=run)
+
+
+@attrs.frozen
+class WalCheck:
+    """What recovery from one backup would read, and what is wrong with it."""
+
+    timeline: int
+    segments: tuple[Segment, ...]
+    problems: tuple[str, ...]
+
+
+def latest_timeline(record: BackupRecord, histories: Mapping[int, TimelineHistory],
+                    segments: Collection[Segment]) -> int:
+    """The highest timeline whose path passes through the backup's start
+    (what ``recovery_target_timeline = 'latest'`` follows)."""
+    candidates = {record.timeline} | set(histories) | {s.timeline for s in segments}
+    for timeline in sorted(candidates, reverse=True):
+        if timeline < record.timeline:
+            break
+        try:
+            if history_of(timeline, histories).passes_through(record.start_lsn, record.timeline):
+                return timeline
+        except errors.InvalidHistory:
+            continue
+    return record.timeline
+
+
+def plan_wal_check(record: BackupRecord, histories: Mapping[int, TimelineHistory],
+                   available: Collection[Segment]) -> WalCheck:
+    """The segments recovery from ``record`` reads to the end of the archive
+    along the latest timeline, and each gap or missing segment as a sentence.
+
+    A gap is a run of missing segments with archived segments after it on the
+    same path: recovery would stop at the gap, short of what was archived."""
+    size = record.segment_size
+    timeline = latest_timeline(record, histories, available)
+    history = history_of(timeline, histories)
+    start = record.start_number()
+    stop = record.stop_segment.number(size) if record.stop_segment is not None else start
+    present = set(available)
+    if record.wal_included:  # fetched into the backup: the archive is needed after stop
+        present.update(_segment(history, n, size) for n in range(start, stop + 1))
+    read = list(recovery_segments(record.start_lsn, record.timeline, timeline, histories,
+                                  present, segment_size=size).segments)
+    problems: list[str] = []
+    next_number = read[-1].number(size) + 1 if read else start
+    if next_number <= stop:
+        problems.append(f"WAL needed to make the backup consistent is missing from "
+                        f"{_segment(history, next_number, size)} (the backup ends in "
+                        f"{record.stop_segment})")
+    beyond = sorted(s.number(size) for s in present
+                    if s.number(size) > next_number and _segment(history, s.number(size), size) == s)
+    while beyond:
+        problems.append(f"gap in the archive on timeline {timeline}: "
+                        f"{_range(history, next_number, beyond[0] - 1, size)} missing; "
+                        f"recovery stops there, {_segment(history, beyond[0], size)} and later "
+                        f"are never read")
+        more = _path_from(beyond[0], history, present, size)
+        read.extend(more)
+        next_number = more[-1].number(size) + 1
+        beyond = [n for n in beyond if n > next_number]
+    return WalCheck(timeline, tuple(s for s in read if s in available), tuple(problems))
+
+
+def _segment(history: TimelineHistory, number: int, size: int) -> Segment:
+    return Segment.from_number(history.segment_timeline(number, size), number, size)
+
+
+def _path_from(number: int, history: TimelineHistory, present, size: int) -> list[Segment]:
+    read = []
+    while True:
+        segment = _segment(history, number, size)
+        if segment not in present:
+            return read
+        read.append(segment)
+        number += 1
+
+
+def _name(history: TimelineHistory, number: int, size: int) -> str:
+    return str(_segment(history, number, size))
+
+
+def _range(history: TimelineHistory, first: int, last: int, size: int) -> str:
+    if first == last:
+        return _name(history, first, size)
+    return f"{_name(history, first, size)}..{_name(history, last, size)} ({last - first + 1} segments)"
+
+
+@attrs.frozen
+class BackupReport:
+    key: str
+    problems: tuple[str, ...]
+    timeline: Optional[int]
+    first_segment: Optional[str]
+    last_segment: Optional[str]
+    segment_count: int
+    full: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json_dict(self) -> dict:
+        return {"key": self.key, "ok": self.ok, "problems": list(self.problems),
+                "timeline": self.timeline, "first_segment": self.first_segment,
+                "last_segment": self.last_segment, "segments": self.segment_count,
+                "checked": "full" if self.full else "metadata"}
+
+    def lines(self) -> list[str]:
+        wal = (f"WAL {self.first_segment}..{self.last_segment} ({self.segment_count} segments, "
+               f"timeline {self.timeline})" if self.segment_count else "no WAL")
+        head = f"{self.key}: {'ok' if self.ok else 'FAILED'} ({'full' if self.full else 'metadata'} check, {wal})"
+        return [head] + [f"  - {problem}" for problem in self.problems]
+
+
+def verify_backups(storage, records, full: bool, segment_size: int) -> list[BackupReport]:
+    """One report per record; the store is listed once for all of them."""
+    wal = catalog.load_wal(storage, segment_size)
+    histories = catalog.load_histories(storage, wal, _decompress)
+    segments = {w.wal_file: w for w in wal if isinstance(w.wal_file, Segment)}
+    return [verify_one(storage, record, histories, segments, full) for record in records]
+
+
+def verify_one(storage, record: BackupRecord, histories, segments, full: bool) -> BackupReport:
+    problems = list(_check_data(storage, record, full))
+    try:
+        check = plan_wal_check(record, histories, segments)
+    except errors.InvalidInput as exc:
+        problems.append(f"cannot follow the timelines: {exc.message}")
+        check = WalCheck(record.timeline, (), ())
+    problems.extend(check.problems)
+    if full:
+        for segment in check.segments:
+            problems.extend(_check_wal_object(storage, segments[segment]))
+    return BackupReport(str(record.key), tuple(problems), check.timeline,
+                        str(check.segments[0]) if check.segments else None,
+                        str(check.segments[-1]) if check.segments else None,
+                        len(check.segments), full)
+
+
+def _check_data(storage, record: BackupRecord, full: bool) -> list[str]:
+    name = record.data_object
+    try:
+        info = storage.stat(name)
+    except errors.ObjectNotFound:
+        return [f"backup object {name} is missing"]
+    if record.stored_size is not None and info.size != record.stored_size:
+        return [f"backup object {name} holds {info.size} bytes, {record.stored_size} were stored"]
+    if not full:
+        return []
+    digest = hashlib.sha256()
+    count = 0
+    try:
+        with storage.get(name) as reader:
+            while True:
+                chunk = reader.read(CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                count += len(chunk)
+    except errors.ObjectNotFound:
+        return [f"backup object {name} disappeared while being read"]
+    if record.stored_size is not None and count != record.stored_size:
+        return [f"backup object {name}: read {count} bytes, {record.stored_size} were stored"]
+    if record.sha256 is not None and digest.hexdigest() != record.sha256:
+        return [f"backup object {name} does not match its recorded SHA-256 (corrupted)"]
+    return []
+
+
+def _check_wal_object(storage, item) -> list[str]:
+    name = item.stored.object_name
+    try:
+        with storage.get(name) as reader:
+            stored = reader.read()
+            metadata = reader.info.metadata
+    except errors.ObjectNotFound:
+        return [f"WAL object {name} disappeared while being read"]
+    expected = metadata.get("stored-sha256")
+    if expected and hashlib.sha256(stored).hexdigest() != expected:
+        return [f"WAL object {name} does not match its recorded SHA-256 (corrupted)"]
+    try:
+        data = _decompress(item.stored.compression, stored)
+    except Exception as exc:  # zlib.error, ZstdError: the object is damaged
+        return [f"WAL object {name} cannot be decompressed ({exc.__class__.__name__})"]
+    expected = metadata.get("sha256")
+    if expected and hashlib.sha256(data).hexdigest() != expected:
+        return [f"WAL object {name} decompresses to content that does not match its SHA-256"]
+    if metadata.get("size") and metadata["size"] != str(len(data)):
+        return [f"WAL object {name} decompresses to {len(data)} bytes, not {metadata['size']}"]
+    return []
+
+
+def run(ctx, args) -> int:
+    storage = ctx.storage
+    if args.all:
+        records = catalog.load_backups(storage)
+        if not records:
+            raise errors.BackupNotFound(f"there is no backup in {storage.describe()}")
+    else:
+        records = [catalog.find_backup(storage, args.key)]
+    segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
+    reports = verify_backups(storage, records, args.full, segment_size)
+    failed = [r for r in reports if not r.ok]
+    ctx.log.info("verify.completed", backups=len(reports), failed=len(failed), full=args.full)
+    if args.json:
+        ctx.print(json.dumps({"ok": not failed, "backups": [r.to_json_dict() for r in reports]},
+                             indent=2))
+    else:
+        for report in reports:
+            for line in report.lines():
+                ctx.print(line)
+    if failed:
+        raise errors.IntegrityError(
+            f"{len(failed)} of {len(reports)} backups would not restore: "
+            + ", ".join(r.key for r in failed),
+            hint="see the report above")
+    return 0
+
+
+def _decompress(codec: str, data: bytes) -> bytes:
+    from swiftwal.adapters.compression import decompress_bytes
+
+    return decompress_bytes(codec, data)
