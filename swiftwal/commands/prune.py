@@ -1,4 +1,9 @@
-"""prune --keep-backups N --keep-wals N [--keep-days N] [--dry-run]."""
+"""prune --keep-backups N --keep-wals N [--keep-days N] [--dry-run] [--force].
+
+Also removes what interrupted backups left under ``backups/<KEY>/`` (no
+``backup.json``), once they are old enough that no backup can still be
+writing there.  Refuses to delete the last backup that verifies.
+"""
 from __future__ import annotations
 
 import datetime
@@ -8,8 +13,14 @@ from swiftwal import events
 from swiftwal.adapters import executor
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
+from swiftwal.domain.backup import BackupKey
 from swiftwal.domain.prune import PrunePolicy, plan_prune
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, wal_order_key
+
+#: Hours after which a backup directory without backup.json is taken for an
+#: interrupted backup: a running backup writes there, and one day is far
+#: longer than the gap between a backup's last write and its metadata.
+DEFAULT_INTERRUPTED_HOURS = 24.0
 
 
 def add_arguments(commands, name: str) -> None:
@@ -21,6 +32,12 @@ def add_arguments(commands, name: str) -> None:
                         help="extra WAL segments kept before the oldest kept backup (0: only what PITR needs)")
     parser.add_argument("--keep-days", type=float, metavar="N",
                         help="also keep every backup newer than N days")
+    parser.add_argument("--interrupted-after", type=float, default=DEFAULT_INTERRUPTED_HOURS,
+                        metavar="HOURS",
+                        help="remove leftovers of backups without metadata whose last write is older "
+                             f"than this (default {DEFAULT_INTERRUPTED_HOURS:g})")
+    parser.add_argument("--force", action="store_true",
+                        help="delete even the last backup that verifies")
     parser.add_argument("--dry-run", "-n", action="store_true", help="don't actually delete anything")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.set_defaults(handler=run)
@@ -29,6 +46,8 @@ def add_arguments(commands, name: str) -> None:
 def run(ctx, args) -> int:
     storage = ctx.storage
     now = datetime.datetime.now(datetime.timezone.utc)
+    if args.interrupted_after < 0:
+        raise errors.UsageError("--interrupted-after must not be negative")
     policy = PrunePolicy(
         keep_backups=args.keep_backups, keep_wals=args.keep_wals,
         keep_newer_than=datetime.timedelta(days=args.keep_days) if args.keep_days is not None else None,
@@ -42,22 +61,77 @@ def run(ctx, args) -> int:
     histories = catalog.load_histories(storage, wal, _decompress)
     plan = plan_prune(backups, [w.wal_file for w in wal], policy, histories=histories,
                       segment_size=segment_size)
+    if plan.delete_backups and not args.force:
+        refuse_losing_the_last_good_backup(storage, plan, wal, histories)
+    stale, young = plan_leftovers(executor.find_backup_leftovers(storage),
+                                  {str(b.key) for b in backups if not b.legacy}, now,
+                                  datetime.timedelta(hours=args.interrupted_after))
     ctx.log.info(events.PRUNE_PLANNED, delete_backups=len(plan.delete_backups),
-                 delete_wal=len(plan.delete_wal), dry_run=args.dry_run)
+                 delete_wal=len(plan.delete_wal), interrupted_backups=len(stale), dry_run=args.dry_run)
     if args.json:
-        ctx.print(json.dumps(plan_json(plan, args.dry_run), indent=2))
+        ctx.print(json.dumps({**plan_json(plan, args.dry_run), "interrupted": {
+            "delete": sorted(stale), "keep": sorted(young)}}, indent=2))
     else:
         for line in plan.report_lines(verbose=ctx.verbose):
             ctx.print(line)
+        for key, items in sorted(stale.items()):
+            ctx.print(f"interrupted backup {key}: {len(items)} leftover objects deleted")
+        for key in sorted(young):
+            ctx.print(f"incomplete backup {key} kept: written to less than "
+                      f"{args.interrupted_after:g} hours ago, it may still be running")
     if args.dry_run:
         return 0
     stored_names = catalog.object_names_by_wal(wal)
     deleted = []
     executor.delete_backups(storage, [d.item for d in plan.delete_backups], deleted.append)
     executor.delete_wal(storage, [d.item for d in plan.delete_wal], stored_names, wal_order_key, deleted.append)
+    for items in stale.values():
+        executor.delete_leftovers(storage, items, deleted.append)
     ctx.log.info(events.PRUNE_COMPLETED, objects_deleted=len(deleted),
-                 backups_deleted=len(plan.delete_backups), wal_deleted=len(plan.delete_wal))
+                 backups_deleted=len(plan.delete_backups), wal_deleted=len(plan.delete_wal),
+                 interrupted_backups_deleted=len(stale))
     return 0
+
+
+def refuse_losing_the_last_good_backup(storage, plan, wal, histories) -> None:
+    """A prune must not leave only backups that would not restore while
+    deleting one that would (metadata checks, as ``verify`` without --full)."""
+    from swiftwal.commands.verify import verify_records
+
+    kept = [d.item for d in plan.keep_backups]
+    doomed = [d.item for d in plan.delete_backups]
+    reports = {r.key: r for r in verify_records(storage, kept + doomed, wal, histories, False)}
+    if any(reports[str(b.key)].ok for b in kept):
+        return
+    good = [b for b in doomed if reports[str(b.key)].ok]
+    if good:
+        raise errors.InvariantViolated(
+            f"prune would delete {good[-1].key}, the last backup that verifies; the backups it "
+            f"keeps would not restore ({', '.join(str(b.key) for b in kept)})",
+            hint="see 'swiftwal verify --all'; --force deletes anyway")
+
+
+def plan_leftovers(leftovers, complete_keys, now: datetime.datetime, min_age: datetime.timedelta):
+    """``(stale, young)``: leftovers by key of backups without metadata, split
+    by whether the key and every write under it are older than ``min_age``.
+    Directories whose name is not a backup key are not ours and are left alone."""
+    by_key: dict[str, list] = {}
+    for item in leftovers:
+        if item.key not in complete_keys:
+            by_key.setdefault(item.key, []).append(item)
+    stale, young = {}, []
+    limit = now - min_age
+    for key, items in by_key.items():
+        try:
+            started = BackupKey.parse(key).time
+        except errors.InvalidInput:
+            continue
+        times = [started] + [i.last_modified for i in items if i.last_modified is not None]
+        if max(times) <= limit:
+            stale[key] = items
+        else:
+            young.append(key)
+    return stale, young
 
 
 def plan_json(plan, dry_run: bool) -> dict:

@@ -152,6 +152,11 @@ def verify_backups(storage, records, full: bool, segment_size: int) -> list[Back
     """One report per record; the store is listed once for all of them."""
     wal = catalog.load_wal(storage, segment_size)
     histories = catalog.load_histories(storage, wal, _decompress)
+    return verify_records(storage, records, wal, histories, full)
+
+
+def verify_records(storage, records, wal, histories, full: bool) -> list[BackupReport]:
+    """``verify_backups`` with the archive already listed (``catalog.load_wal``)."""
     segments = {w.wal_file: w for w in wal if isinstance(w.wal_file, Segment)}
     return [verify_one(storage, record, histories, segments, full) for record in records]
 
