@@ -15,7 +15,7 @@ import requests
 import swiftclient
 
 from tests.integration.conftest import PG_MAJORS, SWIFT_MAX_FILE_SIZE, VENV
-from tests.support.pg_cluster import ARCHIVE_SETTINGS
+from tests.support.pg_cluster import ARCHIVE_SETTINGS, PgError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,6 +115,26 @@ def test_postgres_archives_switched_segments(pg_factory):
     assert later > segment
     pg.wait_archived(later)
     assert (archive / later).is_file()
+
+
+def test_wait_archived_sees_segments_before_a_backup_history_file(pg_factory):
+    archive = pg_factory.directory("archive")
+    os.chown(archive, *_postgres_ids())
+    pg = pg_factory(settings={**ARCHIVE_SETTINGS, "archive_command": f"cp %p {archive}/%f"})
+    subprocess.run([str(pg.bin_dir / "pg_basebackup"), "-D", "-", "-Ft", "-X", "fetch",
+                    "-c", "fast"], env={**os.environ, **pg.env()}, stdout=subprocess.DEVNULL,
+                   check=True)
+    # Nothing written since the backup ended its segment: the switch names that segment,
+    # archived before the ".backup" file that the archiver reports last.
+    segment = pg.switch_wal()
+    pg.wait_archived(segment)
+    assert (archive / segment).is_file()
+    assert [p.name for p in archive.glob("*.backup")][0].startswith(segment)
+    archive.chmod(0o500)  # archiving now fails: waiting must time out, not pass
+    pg.sql("CREATE TABLE t ()")
+    stuck = pg.switch_wal()
+    with pytest.raises(PgError, match=f"last failed: {stuck}"):
+        pg.wait_archived(stuck, timeout=5)
 
 
 def test_postgres_restored_copy_runs_apart_from_its_primary(pg_factory):

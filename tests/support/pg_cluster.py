@@ -249,12 +249,25 @@ class PgCluster:
                    f"{query!r} to return {expected!r}")
 
     def wait_archived(self, wal_name: str, timeout: float = 60.0) -> None:
-        """Wait until the archiver has archived ``wal_name`` or a later segment."""
-        def archived() -> bool:
-            last = self._try_sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
-            return last is not None and len(last) == len(wal_name) and last >= wal_name
-        self._poll(archived, timeout, lambda: f"{wal_name} to be archived (last failed: "
-                   + (self._try_sql("SELECT last_failed_wal FROM pg_stat_archiver") or "?") + ")")
+        """Wait until the archiver has archived ``wal_name`` (a segment: or a later one)."""
+        self._poll(lambda: self._archived(wal_name), timeout,
+                   lambda: f"{wal_name} to be archived (last failed: "
+                   + (self._try_sql("SELECT last_failed_wal FROM pg_stat_archiver") or "none")
+                   + ")")
+
+    def _archived(self, wal_name: str) -> bool:
+        status = self.data_dir / "pg_wal" / "archive_status"
+        if (status / f"{wal_name}.done").exists():
+            return True
+        if (status / f"{wal_name}.ready").exists():
+            return False
+        # Its status file goes once the segment is recycled: ask the archiver.  The last file
+        # archived may be a later segment or a ".backup"/".partial" named after one.
+        last = self._try_sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+        if not last:
+            return False
+        return last == wal_name or (len(wal_name) == 24 and last[:24] >= wal_name
+                                    and all(c in "0123456789ABCDEF" for c in last[:24]))
 
     # -- clients -----------------------------------------------------------------------------
 
