@@ -22,7 +22,7 @@ from typing import BinaryIO, Callable, List, Optional, Set, Tuple
 import attrs
 
 from swiftwal.adapters.compression import CHUNK, decompressing_reader
-from swiftwal.domain.errors import IntegrityError, UnsafeArchive
+from swiftwal.domain.errors import IntegrityError, SwiftwalError, UnsafeArchive
 
 __all__ = ["ExtractStats", "HELD_BACK", "decompressing_reader", "safe_extract"]
 
@@ -65,6 +65,10 @@ def safe_extract(stream: BinaryIO, target: str, *,
                 archive.members.clear()
     except (tarfile.TarError, EOFError) as exc:
         raise IntegrityError(f"corrupt or truncated tar archive: {exc}") from None
+    except OSError as exc:  # a full disk or a file-size limit: the target is incomplete
+        raise SwiftwalError(f"cannot write into the restore target {target}: {exc.strerror}; "
+                            "it is incomplete and PostgreSQL will refuse to start it",
+                            hint="free space, empty the directory and restore again") from None
     # the rest is padding; reading it lets the decompressor check its end
     while stream.read(CHUNK):
         pass
