@@ -10,7 +10,7 @@ import attrs
 from swiftwal.domain import errors, layout
 from swiftwal.domain.backup import BackupKey, BackupRecord, legacy_backup_record
 from swiftwal.domain.timeline import TimelineHistory
-from swiftwal.domain.walnames import HistoryFile, WalFile, parse_wal_filename
+from swiftwal.domain.walnames import HistoryFile, Segment, WalFile, parse_wal_filename
 
 
 @attrs.frozen
@@ -37,8 +37,37 @@ def load_backups(storage) -> list[BackupRecord]:
             legacy[legacy_key] = (info.name, info.size)
     for key, (name, size) in legacy.items():
         if key not in records:
-            records[key] = legacy_backup_record(key, name, size, _legacy_label(storage, key, name))
+            record = legacy_backup_record(key, name, size, _legacy_label(storage, key, name))
+            records[key] = _legacy_complete(storage, record)
     return sorted(records.values(), key=lambda record: record.key)
+
+
+def _legacy_complete(storage, record: BackupRecord) -> BackupRecord:
+    """0.2.2 kept no sizes nor end: a Dynamic Large Object manifest is listed as 0 bytes
+    (its HEAD gives the whole size), and the end is in the ``.backup`` file PostgreSQL
+    archived, under either layout's name."""
+    from swiftwal.domain.recovery import backup_history_end
+
+    try:
+        size = storage.stat(record.data_object).size
+    except errors.ObjectNotFound:
+        size = None
+    offset = record.start_lsn.value % record.segment_size
+    history_name = f"{record.start_segment}.{offset:08X}.backup"
+    stop_lsn = stop_name = finished = None
+    for candidate in layout.wal_candidates(history_name, "gzip"):
+        try:
+            with storage.get(candidate.object_name) as reader:
+                text = decompress(candidate.compression, reader.read()).decode("utf-8", "replace")
+        except errors.ObjectNotFound:
+            continue
+        stop_lsn, stop_name, finished = backup_history_end(text)
+        break
+    stop_segment = None
+    if stop_name is not None:
+        stop_segment = Segment.parse(stop_name, record.segment_size)
+    return attrs.evolve(record, stored_size=size, stop_lsn=stop_lsn, stop_segment=stop_segment,
+                        finished_at=finished)
 
 
 def _parse_record(name: str, payload: bytes) -> BackupRecord:
@@ -71,6 +100,10 @@ def find_backup(storage, key_text: str) -> BackupRecord:
         if not backups:
             raise errors.BackupNotFound(f"there is no backup in {storage.describe()}")
         return backups[-1]
+    return find_backup_in(backups, key_text, storage)
+
+
+def find_backup_in(backups: Iterable[BackupRecord], key_text: str, storage) -> BackupRecord:
     key = BackupKey.parse(key_text)
     for record in backups:
         if record.key == key:
@@ -112,3 +145,9 @@ def load_histories(storage, wal: Iterable[StoredWal], codec_reader) -> dict[int,
                 text = codec_reader(item.stored.compression, reader.read()).decode("utf-8", "replace")
             histories[item.wal_file.timeline] = TimelineHistory.parse(item.wal_file.timeline, text)
     return histories
+
+
+def decompress(codec: str, data: bytes) -> bytes:
+    from swiftwal.adapters.compression import decompress_bytes
+
+    return decompress_bytes(codec, data)

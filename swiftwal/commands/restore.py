@@ -1,31 +1,84 @@
-"""restore KEY|latest DIR: download -> verify -> decompress -> safe untar into
-an empty or absent directory, checked before anything is downloaded."""
+"""restore KEY|latest DIR [targets]: choose the backup -> check the directory ->
+download, verify, decompress, safe untar -> write the recovery settings, so that
+starting the server is the only step left."""
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 import time
+from pathlib import Path
 
 from swiftwal import events
 from swiftwal.adapters.streams import HashingReader
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
+from swiftwal.domain.recovery import TARGET_ACTIONS, RecoveryTarget, choose_backup, check_reachable, rewrite_auto_conf
+from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
 
 
 def add_arguments(commands, name: str) -> None:
-    parser = commands.add_parser(name, help="unpack a backup into an empty directory")
-    parser.add_argument("key", help="backup key (see list-backups) or 'latest'")
+    parser = commands.add_parser(name, help="unpack a backup and set up recovery (PostgreSQL 12+)")
+    parser.add_argument("key", help="backup key (see list-backups) or 'latest' (the newest that "
+                        "can reach the target)")
     parser.add_argument("directory", help="empty or absent directory to restore into")
+    target = parser.add_argument_group("recovery target (at most one)")
+    target.add_argument("--target-time", metavar="TIME", help="ISO 8601 time with its zone")
+    target.add_argument("--target-name", metavar="NAME", help="a pg_create_restore_point() name")
+    target.add_argument("--target-lsn", metavar="LSN", help="a WAL position like 0/3000060")
+    target.add_argument("--target-xid", metavar="XID", help="a transaction id")
+    parser.add_argument("--target-action", choices=TARGET_ACTIONS,
+                        help="what the server does at the target (PostgreSQL's default: pause)")
+    parser.add_argument("--target-timeline", metavar="latest|current|N",
+                        help="timeline to follow (PostgreSQL's default: latest)")
+    parser.add_argument("--standby", action="store_true",
+                        help="write standby.signal: a standby that follows the archive")
+    parser.add_argument("--no-recovery-settings", action="store_true",
+                        help="only unpack (the 0.2.2 behaviour); you write the settings")
     parser.set_defaults(handler=run)
 
 
 def run(ctx, args) -> int:
     from swiftwal.adapters.restore_target import prepare_restore_target
-    from swiftwal.adapters.compression import decompressing_reader
-    from swiftwal.adapters.untar import safe_extract
 
     started = time.monotonic()
+    target = RecoveryTarget.build(args.target_time, args.target_name, args.target_lsn,
+                                  args.target_xid, args.target_action, args.target_timeline,
+                                  args.standby)
     storage = ctx.storage
-    record = catalog.find_backup(storage, args.key)
+    record = _select(ctx, storage, args.key, target)
+    command = None if args.no_recovery_settings else restore_command(ctx)
     prepare_restore_target(args.directory)
+    stored_bytes, raw_bytes = _unpack(storage, record, args.directory)
+    if command is not None:
+        write_recovery_settings(args.directory, target, command)
+    ctx.log.info(events.RESTORE_COMPLETED, backup=str(record.key), directory=args.directory,
+                 stored_bytes=stored_bytes, bytes=raw_bytes, target=target.describe(),
+                 duration_s=round(time.monotonic() - started, 3))
+    ctx.print(f"Restored backup {record.key} into {args.directory}")
+    if command is not None:
+        ctx.print(f"Recovery to {target.describe()} is set up ({target.signal_file}, "
+                  "postgresql.auto.conf): start the server")
+    return 0
+
+
+def _select(ctx, storage, key: str, target: RecoveryTarget):
+    backups = catalog.load_backups(storage)
+    if key != "latest":
+        record = catalog.find_backup_in(backups, key, storage)
+        check_reachable(record, target)
+        return record
+    if not backups:
+        raise errors.BackupNotFound(f"there is no backup in {storage.describe()}")
+    segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
+    histories = catalog.load_histories(storage, catalog.load_wal(storage, segment_size),
+                                       catalog.decompress)
+    return choose_backup(backups, target, histories)
+
+
+def _unpack(storage, record, directory: str):
+    from swiftwal.adapters.compression import decompressing_reader
+    from swiftwal.adapters.untar import safe_extract
 
     with storage.get(record.data_object) as reader:
         hashing = HashingReader(reader)
@@ -38,16 +91,59 @@ def run(ctx, args) -> int:
             if record.sha256 and hashing.sha256 != record.sha256:
                 raise errors.IntegrityError(f"{record.data_object} does not match its recorded checksum")
 
-        stats = safe_extract(decompressing_reader(record.compression, hashing), args.directory,
+        stats = safe_extract(decompressing_reader(record.compression, hashing), directory,
                              before_commit=verify)
-    ctx.log.info(events.RESTORE_COMPLETED, backup=str(record.key), directory=args.directory,
-                 stored_bytes=hashing.size, bytes=getattr(stats, "bytes", None),
-                 duration_s=round(time.monotonic() - started, 3))
-    ctx.print(f"Restored backup {record.key} into {args.directory}")
-    return 0
+    return hashing.size, getattr(stats, "bytes", None)
 
 
 def _drain(reader) -> None:
     """Read what the decompressor left (tar padding) so the checksum covers every byte."""
     while reader.read(1 << 20):
         pass
+
+
+def swiftwal_executable() -> str:
+    """The absolute path of this swiftwal, for the server's restore_command."""
+    candidates = [Path(sys.argv[0]) if sys.argv and sys.argv[0] else None,
+                  Path(sys.executable).parent / "swiftwal"]
+    for candidate in candidates:
+        if candidate is not None and candidate.name == "swiftwal" and candidate.is_file() \
+                and os.access(candidate, os.X_OK):
+            return str(candidate.absolute())
+    raise errors.ConfigError("cannot tell where the swiftwal command is installed",
+                             hint="run swiftwal by its path, or use --no-recovery-settings")
+
+
+def restore_command(ctx) -> str:
+    """``restore-wal`` with the same settings: the config file by absolute path (secrets stay in
+    it), or the non-secret options given, with a warning that the rest must reach the server."""
+    words = [swiftwal_executable()]
+    config_file = ctx.settings.config_file
+    if config_file:
+        words.append("--config=" + os.path.abspath(config_file))
+    else:
+        for key, option in (("STORAGE", "--storage"), ("CONTAINER", "--container")):
+            if ctx.settings.get(key):
+                words.append(f"{option}={ctx.settings.get(key)}")
+        ctx.log.warning(events.CONFIG_WARNING, msg="no --config file: the server's restore_command "
+                        "gets its credentials from the server's environment only")
+    return " ".join(shlex.quote(word) for word in words) + " restore-wal %f %p"
+
+
+def write_recovery_settings(directory: str, target: RecoveryTarget, command: str) -> None:
+    """Signal file and settings, owned like the restored files (0600)."""
+    data_dir = Path(directory)
+    auto_conf = data_dir / "postgresql.auto.conf"
+    existing = auto_conf.read_text(encoding="utf-8") if auto_conf.exists() else ""
+    _write_private(auto_conf, rewrite_auto_conf(existing, target.settings(command)))
+    _write_private(data_dir / target.signal_file, "")
+
+
+def _write_private(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".swiftwal-tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
