@@ -26,6 +26,11 @@ def delete_backups(storage, records: Iterable, on_deleted: Callable[[str], None]
         for name in backup_objects(record):
             storage.delete([name])
             on_deleted(name)
+        if record.legacy:  # 0.2.2's Dynamic Large Object: its manifest does not own them
+            segments = [info.name for info in storage.list(f"...seg/{record.data_object}/")]
+            storage.delete(segments)
+            for name in segments:
+                on_deleted(name)
 
 
 def delete_wal(storage, wal_files: Sequence, stored_names: Mapping[object, list[str]],
