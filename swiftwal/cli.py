@@ -49,6 +49,7 @@ COMMANDS = {
     "prune": "swiftwal.commands.prune",
     "archive-cleanup": "swiftwal.commands.archive_cleanup",
     "verify": "swiftwal.commands.verify",
+    "check": "swiftwal.commands.check",
 }
 
 

@@ -1,0 +1,251 @@
+"""check: is the server set up to archive into this store, and does the store do what
+swiftwal needs?  Phases: ask the server, judge its settings, probe the store, then
+archive one segment for real.  One finding per line with a hint; exit 1 on a failure."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from typing import Dict, List, Optional
+
+import attrs
+
+from swiftwal.domain import errors, layout
+
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+PROBE_PREFIX = "swiftwal-check/"
+_SEP = "\x1f"
+_QUERY = ("SELECT current_setting('archive_mode'), current_setting('archive_command'), "
+          "current_setting('wal_level'), current_setting('max_wal_senders'), "
+          "(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), "
+          "current_setting('server_version_num'), pg_is_in_recovery()")
+
+
+@attrs.frozen
+class Finding:
+    check: str
+    status: str
+    message: str
+    hint: Optional[str] = None
+
+    def line(self) -> str:
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{self.status.upper():4}  {self.check}: {self.message}{hint}"
+
+    def to_json_dict(self) -> dict:
+        return {"check": self.check, "status": self.status, "message": self.message,
+                "hint": self.hint}
+
+
+def add_arguments(commands, name: str) -> None:
+    parser = commands.add_parser(name, help="check the server's archiving set-up and the store")
+    parser.add_argument("--username", "-U", help="connect as this user")
+    parser.add_argument("--host", "-H", help="connect to this host or socket directory")
+    parser.add_argument("--port", "-p", help="connect to this port")
+    parser.add_argument("--dbname", "-d", default="postgres", help="database to connect to")
+    parser.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
+                        help="how long to wait for the test segment to reach the store")
+    parser.add_argument("--no-archive-test", action="store_true",
+                        help="skip the end-to-end test (it switches to a new WAL segment)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)
+
+
+def run(ctx, args) -> int:
+    findings: List[Finding] = []
+    server = _ask_server(ctx, args, findings)
+    if server is not None:
+        findings.extend(judge_server(server, ctx.settings))
+    store_ok = _probe_store(ctx, findings)
+    if args.no_archive_test:
+        findings.append(Finding("archive-test", SKIP, "not run (--no-archive-test)"))
+    elif server is None or not store_ok or server["archive_mode"] not in ("on", "always") \
+            or server["in_recovery"]:
+        findings.append(Finding("archive-test", SKIP, "not run: the checks above must pass first"))
+    else:
+        findings.append(_archive_test(ctx, args))
+    failed = any(f.status == FAIL for f in findings)
+    if args.json:
+        ctx.print(json.dumps({"ok": not failed, "findings": [f.to_json_dict() for f in findings]},
+                             indent=2))
+    else:
+        for finding in findings:
+            ctx.print(finding.line())
+    return 1 if failed else 0
+
+
+# -- the server ----------------------------------------------------------------------------
+
+def _psql(ctx, args, *commands: str) -> subprocess.CompletedProcess:
+    bin_dir = ctx.settings.get("PG_BIN_DIR")
+    psql = os.path.join(bin_dir, "psql") if bin_dir else shutil.which("psql")
+    if not psql or not os.access(psql, os.X_OK):
+        raise errors.ConfigError("psql not found", hint="install the PostgreSQL client tools "
+                                 "or set PG_BIN_DIR")
+    argv = [psql, "-X", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1", "-F", _SEP, "-d", args.dbname]
+    for option, value in (("--host", args.host), ("--port", args.port), ("--username", args.username)):
+        if value:
+            argv.append(f"{option}={value}")
+    for command in commands:
+        argv += ["-c", command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def _first_error(done: subprocess.CompletedProcess) -> str:
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return (lines[0].replace("psql: error: ", "").replace("ERROR:  ", "") if lines
+            else f"psql exited {done.returncode}")
+
+
+def _ask_server(ctx, args, findings: List[Finding]) -> Optional[Dict[str, object]]:
+    try:
+        done = _psql(ctx, args, _QUERY)
+    except (errors.ConfigError, OSError, subprocess.TimeoutExpired) as exc:
+        findings.append(Finding("server", FAIL, f"cannot run psql: {exc}"))
+        return None
+    fields = done.stdout.rstrip("\n").split(_SEP)
+    if done.returncode != 0 or len(fields) != 7:
+        findings.append(Finding("server", FAIL, f"cannot query the server: {_first_error(done)}",
+                                "give -H/-p/-U as for backup; the user must be able to log in"))
+        return None
+    mode, command, level, senders, replication, version, recovery = fields
+    findings.append(Finding("server", OK, f"connected, PostgreSQL {int(version) // 10000}"
+                            + (" (in recovery)" if recovery == "t" else "")))
+    return {"archive_mode": mode, "archive_command": command, "wal_level": level,
+            "max_wal_senders": int(senders), "replication": replication == "t",
+            "version": int(version), "in_recovery": recovery == "t"}
+
+
+def judge_server(server: Dict[str, object], settings) -> List[Finding]:
+    """Findings on the server's settings (no I/O but reading the archive_command's config)."""
+    found = []
+    if server["archive_mode"] in ("on", "always"):
+        found.append(Finding("archive_mode", OK, str(server["archive_mode"])))
+    else:
+        found.append(Finding("archive_mode", FAIL, f"is {server['archive_mode']}: nothing is archived",
+                             "ALTER SYSTEM SET archive_mode = on, then restart the server"))
+    if server["wal_level"] in ("replica", "logical"):
+        found.append(Finding("wal_level", OK, str(server["wal_level"])))
+    else:
+        found.append(Finding("wal_level", FAIL, f"is {server['wal_level']}: too little WAL for "
+                             "recovery from a base backup", "set wal_level = replica and restart"))
+    found.append(judge_archive_command(str(server["archive_command"]), settings))
+    if server["replication"] and server["max_wal_senders"] > 0:
+        found.append(Finding("replication", OK, "pg_basebackup can connect"))
+    elif not server["replication"]:
+        found.append(Finding("replication", FAIL, "this user lacks the REPLICATION attribute "
+                             "pg_basebackup needs", "ALTER ROLE <user> REPLICATION, and allow it "
+                             "in pg_hba.conf"))
+    else:
+        found.append(Finding("replication", FAIL, "max_wal_senders is 0: pg_basebackup cannot "
+                             "connect", "set max_wal_senders (10 is the default) and restart"))
+    return found
+
+
+def judge_archive_command(command: str, settings) -> Finding:
+    name = "archive_command"
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return Finding(name, FAIL, f"cannot be parsed: {command!r}")
+    tools = [w for w in words if os.path.basename(w) == "swiftwal"]
+    if not tools or "archive-wal" not in words or "%p" not in words:
+        return Finding(name, FAIL, f"{command!r} does not call swiftwal archive-wal %p",
+                       "archive_command = '/path/to/swiftwal --config=/path/to/conf archive-wal %p'")
+    tool = tools[0]
+    if os.path.isabs(tool) and not os.access(tool, os.X_OK):
+        return Finding(name, FAIL, f"{tool} is not an executable file", "give the installed path")
+    config_file = _config_option(words)
+    if config_file is None:
+        return Finding(name, WARN, "no --config: credentials must be in the server's environment",
+                       "put them in a file readable by the server's user only")
+    from swiftwal.config import load_settings
+
+    try:
+        theirs = load_settings({}, config_file, {})
+    except errors.ConfigError as exc:
+        return Finding(name, FAIL, f"its config file is unusable: {exc.message}", exc.hint)
+    ours_store = (settings.get("STORAGE") or "swift", settings.get("CONTAINER"))
+    their_store = (theirs.get("STORAGE") or "swift", theirs.get("CONTAINER"))
+    if ours_store != their_store:
+        return Finding(name, FAIL, f"archives to {their_store[1] or their_store[0]}, not the store "
+                       "checked here", "check with the same --config as archive_command")
+    return Finding(name, OK, f"calls swiftwal with {config_file}")
+
+
+def _config_option(words: List[str]) -> Optional[str]:
+    for index, word in enumerate(words):
+        if word.startswith("--config="):
+            return word.split("=", 1)[1]
+        if word in ("--config", "-c") and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("-c") and len(word) > 2 and not word.startswith("--"):
+            return word[2:]
+    return None
+
+
+# -- the store -----------------------------------------------------------------------------
+
+def _probe_store(ctx, findings: List[Finding]) -> bool:
+    try:
+        storage = ctx.storage
+        info = storage._cluster_info() if hasattr(storage, "_cluster_info") else None
+    except errors.SwiftwalError as exc:
+        findings.append(Finding("store", FAIL, exc.message, exc.hint))
+        return False
+    if info is not None:
+        missing = [c for c in ("slo", "bulk_delete") if c not in info]
+        if missing:
+            findings.append(Finding("store-capabilities", WARN, "the cluster does not offer "
+                                    + ", ".join(missing), "backups larger than one object and "
+                                    "fast deletes need them"))
+        else:
+            findings.append(Finding("store-capabilities", OK, "large objects and bulk delete"))
+    name = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+    try:
+        storage.put(name, io.BytesIO(b"probe"), create_only=True, size=5)
+        try:
+            storage.put(name, io.BytesIO(b"probe"), create_only=True, size=5)
+            findings.append(Finding("store-create-only", FAIL, "a second create-only put "
+                                    "replaced the object", "archive-wal relies on it to never "
+                                    "overwrite WAL: is If-None-Match supported?"))
+        except errors.AlreadyExists:
+            findings.append(Finding("store-create-only", OK,
+                                    f"writes in {storage.describe()}; a repeated put answers 'exists'"))
+        finally:
+            storage.delete([name])
+    except errors.SwiftwalError as exc:
+        findings.append(Finding("store", FAIL, exc.message, exc.hint))
+        return False
+    return True
+
+
+def _archive_test(ctx, args) -> Finding:
+    name = "archive-test"
+    try:
+        done = _psql(ctx, args, "SELECT txid_current()", "SELECT pg_walfile_name(pg_switch_wal())")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Finding(name, FAIL, f"cannot switch WAL: {exc}")
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) < 2:
+        return Finding(name, FAIL, f"cannot switch WAL: {_first_error(done)}",
+                       "run check as a superuser or grant EXECUTE on pg_switch_wal()")
+    segment = lines[-1]
+    deadline = time.monotonic() + args.timeout
+    candidates = layout.wal_candidates(segment, ctx.settings.compression)
+    while True:
+        for candidate in candidates:
+            try:
+                ctx.storage.stat(candidate.object_name)
+                return Finding(name, OK, f"{segment} reached the store")
+            except errors.ObjectNotFound:
+                pass
+        if time.monotonic() > deadline:
+            return Finding(name, FAIL, f"{segment} did not reach the store within "
+                           f"{args.timeout:g} s", "see the server log and pg_stat_archiver")
+        time.sleep(0.5)
