@@ -50,6 +50,7 @@ COMMANDS = {
     "archive-cleanup": "swiftwal.commands.archive_cleanup",
     "verify": "swiftwal.commands.verify",
     "check": "swiftwal.commands.check",
+    "info": "swiftwal.commands.info",
 }
 
 

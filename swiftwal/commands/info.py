@@ -1,0 +1,154 @@
+"""info / status: one screen on the state of the archive (newest backup and its age,
+WAL archived up to where and when, sizes, gaps, what the next prune would delete);
+--json for monitoring.  Phases: load the catalogue, summarise (pure), show."""
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Dict, List, Optional
+
+from swiftwal.commands import catalog
+from swiftwal.commands.listing import human_size
+from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, wal_order_key
+
+INFO_FORMAT = 1
+
+
+def add_arguments(commands, name: str) -> None:
+    parser = commands.add_parser(name, help="the state of the archive on one screen",
+                                 aliases=["status"] if name == "info" else [])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--keep-backups", type=int, metavar="N",
+                        help="show what 'prune --keep-backups N' would delete")
+    parser.add_argument("--keep-wals", type=int, default=0, metavar="N")
+    parser.add_argument("--keep-days", type=float, metavar="N")
+    parser.set_defaults(handler=run)
+
+
+def run(ctx, args) -> int:
+    storage = ctx.storage
+    now = datetime.datetime.now(datetime.timezone.utc)
+    segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
+    backups = catalog.load_backups(storage)
+    wal = catalog.load_wal(storage, segment_size)
+    report = summarise(backups, wal, now, segment_size)
+    report["store"] = storage.describe()
+    report["prune"] = _prune_preview(ctx, args, backups, wal, now, segment_size)
+    if args.json:
+        ctx.print(json.dumps(report, indent=2))
+    else:
+        for line in render(report):
+            ctx.print(line)
+    return 0
+
+
+def _age(moment: Optional[datetime.datetime], now: datetime.datetime) -> Optional[float]:
+    return None if moment is None else round((now - moment).total_seconds(), 1)
+
+
+def summarise(backups, wal, now: datetime.datetime, segment_size: int) -> Dict[str, object]:
+    """The report as JSON-ready data (no I/O)."""
+    newest = backups[-1] if backups else None
+    newest_end = None if newest is None else (newest.finished_at or newest.key.time)
+    segments = sorted((w for w in wal if isinstance(w.wal_file, Segment)),
+                      key=lambda w: wal_order_key(w.wal_file))
+    last = segments[-1] if segments else None
+    return {
+        "format": INFO_FORMAT,
+        "now": now.isoformat(),
+        "backups": {
+            "count": len(backups),
+            "stored_bytes": sum(b.stored_size or 0 for b in backups),
+            "newest": None if newest is None else {
+                "key": str(newest.key), "finished_at": newest_end.isoformat(),
+                "age_s": _age(newest_end, now), "legacy": newest.legacy},
+            "oldest": None if not backups else str(backups[0].key),
+        },
+        "wal": {
+            "count": len(wal),
+            "stored_bytes": sum(w.size for w in wal),
+            "last_segment": None if last is None else str(last.wal_file),
+            "last_archived_at": None if last is None or last.last_modified is None
+            else last.last_modified.isoformat(),
+            "age_s": None if last is None else _age(last.last_modified, now),
+        },
+        "gaps": find_gaps([w.wal_file for w in segments],
+                          backups[0].start_number() if backups else 0, segment_size),
+    }
+
+
+def find_gaps(segments: List[Segment], from_number: int, segment_size: int) -> List[dict]:
+    """Missing segments inside each timeline's archived range, from ``from_number`` on
+    (older WAL is pruned on purpose).  A timeline's range ends at its last archived segment:
+    its children start where it stopped."""
+    by_timeline: Dict[int, List[int]] = {}
+    for segment in segments:
+        number = segment.number(segment_size)
+        if number >= from_number:
+            by_timeline.setdefault(segment.timeline, []).append(number)
+    gaps = []
+    for timeline, numbers in sorted(by_timeline.items()):
+        numbers.sort()
+        for before, after in zip(numbers, numbers[1:]):
+            if after - before > 1:
+                gaps.append({"timeline": timeline,
+                             "first": str(Segment.from_number(timeline, before + 1, segment_size)),
+                             "last": str(Segment.from_number(timeline, after - 1, segment_size)),
+                             "count": after - before - 1})
+    return gaps
+
+
+def _prune_preview(ctx, args, backups, wal, now, segment_size) -> Optional[dict]:
+    if args.keep_backups is None or not backups:
+        return None
+    from swiftwal.commands.prune import plan_json
+    from swiftwal.domain.prune import PrunePolicy, plan_prune
+
+    policy = PrunePolicy(keep_backups=args.keep_backups, keep_wals=args.keep_wals,
+                         keep_newer_than=None if args.keep_days is None
+                         else datetime.timedelta(days=args.keep_days), now=now)
+    histories = catalog.load_histories(ctx.storage, wal, catalog.decompress)
+    plan = plan_prune(backups, [w.wal_file for w in wal], policy, histories=histories,
+                      segment_size=segment_size)
+    delete = plan_json(plan, True)
+    return {"delete_backups": [d["name"] for d in delete["backups"]["delete"]],
+            "delete_wal_count": len(delete["wal"]["delete"])}
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h ago"
+    if hours:
+        return f"{hours}h {minutes}m ago"
+    return f"{minutes}m {secs}s ago"
+
+
+def render(report: dict) -> List[str]:
+    b, w = report["backups"], report["wal"]
+    newest = b["newest"]
+    lines = [f"Store:          {report['store']}"]
+    lines.append("Newest backup:  " + ("none" if newest is None else
+                 f"{newest['key']}, finished {_duration(newest['age_s'])}"
+                 + (" (0.2.2 layout)" if newest["legacy"] else "")))
+    lines.append(f"Backups:        {b['count']}, {human_size(b['stored_bytes'])}"
+                 + (f", oldest {b['oldest']}" if b["oldest"] else ""))
+    lines.append("WAL archived:   " + ("nothing" if w["last_segment"] is None else
+                 f"up to {w['last_segment']}, {_duration(w['age_s'])}"))
+    lines.append(f"WAL files:      {w['count']}, {human_size(w['stored_bytes'])}")
+    if report["gaps"]:
+        for gap in report["gaps"]:
+            lines.append(f"GAP:            {gap['count']} segments missing on timeline "
+                         f"{gap['timeline']}: {gap['first']} to {gap['last']}")
+    else:
+        lines.append("Gaps:           none")
+    prune = report["prune"]
+    if prune is not None:
+        shown = ", ".join(prune["delete_backups"]) or "no backup"
+        lines.append(f"Next prune:     would delete {shown} and {prune['delete_wal_count']} WAL files")
+    return lines
