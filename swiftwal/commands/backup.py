@@ -9,7 +9,7 @@ import json
 import time
 
 from swiftwal import events
-from swiftwal.commands.guards import ensure_cluster_identity
+from swiftwal.commands.guards import ensure_cluster_identity, server_identity
 from swiftwal.domain import errors, layout
 from swiftwal.domain.backup import BackupKey, BackupRecord, parse_backup_label
 from swiftwal.domain.walnames import Segment
@@ -46,6 +46,10 @@ def run(ctx, args) -> int:
         host=args.host, port=args.port, username=args.username, label=args.label,
         checkpoint=args.checkpoint, progress=args.progress,
         wal_method="fetch" if args.xlog else "none", pg_bin_dir=ctx.settings.get("PG_BIN_DIR"))
+
+    identity = server_identity(options)
+    if identity is not None:
+        ensure_cluster_identity(storage, identity[0], identity[1])
 
     def upload(stream):
         return storage.put(data_name, stream, metadata={"backup": str(key), "compression": codec})
