@@ -39,6 +39,12 @@ KEYS: dict[str, tuple[str, bool]] = {
     "TIMEOUT": ("seconds for each network call (default 60)", False),
     "WAL_SEGMENT_SIZE": ("WAL segment size in bytes (default 16 MiB; read from files when known)", False),
     "PG_BIN_DIR": ("directory of pg_basebackup and psql", False),
+    "CACHE_DIR": ("directory for look-ahead records, prefetched WAL and auth tokens "
+                  "(default ~/.cache/swiftwal)", False),
+    "ARCHIVE_LOOKAHEAD": ("other .ready WAL segments archive-wal uploads ahead (default 8, 0: off)",
+                          False),
+    "RESTORE_PREFETCH": ("next WAL segments restore-wal fetches ahead (default 8, 0: off)", False),
+    "PARALLEL": ("parallel uploads/downloads of look-ahead and prefetch (default 4)", False),
 }
 
 COMPRESSIONS = ("zstd", "gzip")

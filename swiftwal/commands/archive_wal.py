@@ -3,6 +3,16 @@
 PostgreSQL may call archive_command again for a file it already archived
 (after a crash): identical content succeeds, different content is refused
 unless --force.
+
+PostgreSQL waits for each call before it offers the next segment, so a busy
+server's backlog drains one process at a time.  With look-ahead
+(``ARCHIVE_LOOKAHEAD``) a call also stores the oldest other segments already
+``.ready`` in ``archive_status``, ``PARALLEL`` at a time, and records each
+one the store confirmed in a spool outside ``pg_wal`` (``archive_status``
+stays PostgreSQL's).  A later call for a recorded segment reads the file,
+checks its size and SHA-256 against the record and returns at once.  The
+call's own segment still succeeds only once it is stored; a look-ahead that
+fails only leaves no record.
 """
 from __future__ import annotations
 
@@ -31,13 +41,81 @@ def run(ctx, args) -> int:
     wal_name = os.path.basename(args.path)
     data = _read(args.path)
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
+    digest = hashlib.sha256(data).hexdigest()
+    lookahead = setting(ctx, "ARCHIVE_LOOKAHEAD", 8) if isinstance(wal_file, Segment) else 0
+    from swiftwal.adapters.spool import cache_root
+
+    root = cache_root(ctx.settings.get("CACHE_DIR"))
+    use_token_cache(ctx.storage, root)
+    spool = _open_spool(ctx, root) if lookahead and not args.force else None
+    stored = None
+    if spool is None:
+        outcome, stored = _store(ctx, wal_name, data, digest, args.path, args.force, set())
+    elif spool.matches(wal_name, len(data), digest):
+        outcome = events.WAL_ARCHIVED  # stored ahead by an earlier call
+    else:
+        with spool.lock():
+            if spool.matches(wal_name, len(data), digest):
+                outcome = events.WAL_ARCHIVED
+            else:
+                outcome, stored = _store_with_lookahead(ctx, spool, args.path, wal_name, data,
+                                                        digest, lookahead)
+    if spool is not None:
+        spool.forget(wal_name)
+    sizes = {"ahead": True} if stored is None else {"stored_bytes": stored}
+    ctx.log.info(outcome, wal_name=str(wal_file), bytes=len(data), **sizes,
+                 compression=ctx.settings.compression,
+                 duration_s=round(time.monotonic() - started, 3))
+    return 0
+
+
+def _store_with_lookahead(ctx, spool, path, wal_name, data, digest, lookahead):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from swiftwal.adapters.spool import ready_segments
+
+    directory = os.path.dirname(path)
+    ahead = ready_segments(os.path.join(directory, "archive_status"), wal_name, lookahead)
+    identities: set[str] = set()
+    if not ahead:
+        return _store(ctx, wal_name, data, digest, path, False, identities)
+    spool.sweep()
+    with ThreadPoolExecutor(max_workers=setting(ctx, "PARALLEL", 4)) as pool:
+        own = pool.submit(_store, ctx, wal_name, data, digest, path, False, identities)
+        for name in ahead:
+            pool.submit(_store_ahead, ctx, spool, os.path.join(directory, name), name,
+                        identities)
+        return own.result()
+
+
+def _store_ahead(ctx, spool, path: str, wal_name: str, identities: set[str]) -> None:
+    """Store another ``.ready`` segment; record it only once the store has it."""
+    try:
+        data = _read(path)
+        digest = hashlib.sha256(data).hexdigest()
+        if spool.matches(wal_name, len(data), digest):
+            return
+        _store(ctx, wal_name, data, digest, path, False, identities)
+        spool.record(wal_name, len(data), digest,
+                     layout.wal_object_name(wal_name, ctx.settings.compression))
+    except Exception as error:  # its own call will do it, and report
+        ctx.log.debug(events.WAL_ARCHIVED, wal_name=wal_name, ahead="failed",
+                      error=error.__class__.__name__)
+
+
+def _store(ctx, wal_name: str, data: bytes, digest: str, path: str, force: bool,
+           identities: set[str]) -> tuple[str, int]:
+    """Store one WAL file create-only; ``(event, stored bytes)`` once it is durable."""
+    wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
     storage = ctx.storage
     if isinstance(wal_file, Segment):
-        header = check_segment_header(data, wal_file, len(data), args.path)
-        ensure_cluster_identity(storage, str(header.system_identifier))
+        header = check_segment_header(data, wal_file, len(data), path)
+        identity = str(header.system_identifier)
+        if identity not in identities:
+            ensure_cluster_identity(storage, identity)
+            identities.add(identity)
     codec = ctx.settings.compression
     stored = _compress(codec, data)
-    digest = hashlib.sha256(data).hexdigest()
     metadata = {
         "sha256": digest,
         "size": str(len(data)),
@@ -51,7 +129,7 @@ def run(ctx, args) -> int:
     except errors.AlreadyExists:
         if _same_content(storage, name, codec, digest):
             outcome = events.WAL_ALREADY_ARCHIVED
-        elif args.force:
+        elif force:
             storage.put(name, io.BytesIO(stored), metadata=metadata, size=len(stored))
             outcome = events.WAL_ARCHIVED
         else:
@@ -59,9 +137,39 @@ def run(ctx, args) -> int:
                 f"a different {wal_name} is already archived in {storage.describe()}",
                 hint="two servers may be archiving into one container; "
                      "--force overwrites after you have checked") from None
-    ctx.log.info(outcome, wal_name=str(wal_file), bytes=len(data), stored_bytes=len(stored),
-                 compression=codec, duration_s=round(time.monotonic() - started, 3))
-    return 0
+    return outcome, len(stored)
+
+
+def _open_spool(ctx, root: str):
+    """The look-ahead spool of this store, or None if it cannot be used."""
+    from swiftwal.adapters.spool import ArchiveSpool, spool_directory
+
+    try:
+        return ArchiveSpool(spool_directory(root, "archive", ctx.storage.describe()))
+    except OSError as exc:
+        ctx.log.debug(events.CONFIG_WARNING, msg=f"look-ahead off: {exc.strerror}")
+        return None
+
+
+def use_token_cache(storage, root: str) -> None:
+    """Share Swift auth tokens between calls (a no-op for other stores)."""
+    if hasattr(storage, "token_cache"):
+        from swiftwal.adapters.storage.token_cache import TokenCache
+
+        storage.token_cache = TokenCache(os.path.join(root, "tokens"), storage.settings)
+
+
+def setting(ctx, key: str, default: int) -> int:
+    value = ctx.settings.get(key)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise errors.ConfigError(f"{key} must be a whole number, 0 or more, not {value!r}")
+    return number
 
 
 def _read(path: str) -> bytes:

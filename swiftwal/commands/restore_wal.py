@@ -16,7 +16,7 @@ import time
 from swiftwal import events
 from swiftwal.cli import EXIT_ABORT_RECOVERY, EXIT_NOT_IN_ARCHIVE
 from swiftwal.domain import errors, layout
-from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, parse_wal_filename
+from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, parse_wal_filename
 
 
 def add_arguments(commands, name: str) -> None:
@@ -28,14 +28,21 @@ def add_arguments(commands, name: str) -> None:
 
 def run(ctx, args) -> int:
     started = time.monotonic()
-    parse_wal_filename(args.wal_name, ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE))
+    segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
+    wal_file = parse_wal_filename(args.wal_name, segment_size)
     try:
-        found = fetch(ctx.storage, args.wal_name, ctx.settings.compression)
+        spool, ahead = _prefetch_plan(ctx, wal_file, segment_size)
+        data = spool.take(args.wal_name) if spool is not None else None
+        if data is not None:
+            write_atomically(args.path, data)
+            ctx.log.info(events.WAL_RESTORED, wal_name=args.wal_name, bytes=len(data),
+                         prefetched=True, duration_s=round(time.monotonic() - started, 3))
+            return 0
+        found = _fetch_with_prefetch(ctx, spool, args.wal_name, args.path, ahead)
         if found is None:
             ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)
             return EXIT_NOT_IN_ARCHIVE
         wal_object, data = found
-        write_atomically(args.path, data)
     except errors.SwiftwalError as error:
         if in_targeted_recovery():
             error.exit_status = EXIT_ABORT_RECOVERY
@@ -43,6 +50,71 @@ def run(ctx, args) -> int:
     ctx.log.info(events.WAL_RESTORED, wal_name=args.wal_name, bytes=len(data),
                  object=wal_object.object_name, duration_s=round(time.monotonic() - started, 3))
     return 0
+
+
+def _prefetch_plan(ctx, wal_file, segment_size: int):
+    """The prefetch spool (or None) and the names to fetch ahead of ``wal_file``."""
+    from swiftwal.adapters.spool import PrefetchSpool, cache_root, spool_directory
+    from swiftwal.commands.archive_wal import setting, use_token_cache
+
+    root = cache_root(ctx.settings.get("CACHE_DIR"))
+    use_token_cache(ctx.storage, root)
+    count = setting(ctx, "RESTORE_PREFETCH", 8) if isinstance(wal_file, Segment) else 0
+    if not count:
+        return None, []
+    try:
+        # One spool per store and data directory (the working directory).
+        directory = spool_directory(root, "restore", ctx.storage.describe(),
+                                    os.path.realpath(os.getcwd()))
+    except OSError:
+        return None, []
+    ahead, segment = [], wal_file
+    for _ in range(count):
+        try:
+            segment = segment.next(segment_size)
+        except ValueError:  # the end of WAL addresses
+            break
+        ahead.append(str(segment))
+    return PrefetchSpool(directory), ahead
+
+
+def _fetch_with_prefetch(ctx, spool, wal_name: str, path: str, ahead: list[str]):
+    """Fetch ``wal_name`` into ``path`` and, in parallel, ``ahead`` into the spool."""
+    if spool is None or not ahead:
+        found = fetch(ctx.storage, wal_name, ctx.settings.compression)
+        if found is not None:
+            write_atomically(path, found[1])
+        return found
+    from concurrent.futures import ThreadPoolExecutor
+
+    from swiftwal.commands.archive_wal import setting
+
+    timeline = wal_name[:8]
+    wanted = set(ahead)
+    spool.sweep(lambda name: name.startswith(timeline) and name not in wanted)
+    with ThreadPoolExecutor(max_workers=setting(ctx, "PARALLEL", 4)) as pool:
+        own = pool.submit(fetch, ctx.storage, wal_name, ctx.settings.compression)
+        later = [pool.submit(_prefetch_one, ctx, spool, name)
+                 for name in ahead if not spool.has(name)]
+        try:
+            found = own.result()
+            if found is not None:
+                write_atomically(path, found[1])
+        finally:
+            if own.exception() is not None or own.result() is None:
+                for future in later:  # nothing follows a missing segment
+                    future.cancel()
+    return found
+
+
+def _prefetch_one(ctx, spool, wal_name: str) -> None:
+    try:
+        found = fetch(ctx.storage, wal_name, ctx.settings.compression)
+        if found is not None:
+            spool.put(wal_name, found[1], hashlib.sha256(found[1]).hexdigest())
+    except Exception as error:  # its own call fetches it again, and reports
+        ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=wal_name, ahead="failed",
+                      error=error.__class__.__name__)
 
 
 def fetch(storage, wal_name: str, preferred_codec: str):

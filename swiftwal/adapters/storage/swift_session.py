@@ -36,6 +36,8 @@ class SwiftSession:
         self._local = threading.local()
         self._info: dict | None = None
         self._container_ready = False
+        #: A ``token_cache.TokenCache`` shared between processes, or None.
+        self.token_cache = None
 
     def describe(self) -> str:
         return self._where
@@ -52,12 +54,17 @@ class SwiftSession:
                    "project_domain_name": s.project_domain_name,
                    "region_name": s.region_name, "endpoint_type": s.interface}
         url, token = preauth or (s.preauth_url, s.preauth_token)
-        return Connection(
+        if self.token_cache is not None and not (url and token):
+            url, token = self.token_cache.load() or (None, None)
+        conn = Connection(
             authurl=s.auth_url, user=s.username, key=s.password, tenant_name=s.tenant_name,
             auth_version=s.effective_auth_version,
             os_options={k: v for k, v in options.items() if v},
             retries=s.retries, starting_backoff=s.backoff, max_backoff=8,
             insecure=s.insecure, timeout=s.timeout, preauthurl=url, preauthtoken=token)
+        if self.token_cache is not None:
+            self.token_cache.watch(conn)
+        return conn
 
     def _conn(self):
         conn = getattr(self._local, "conn", None)

@@ -1,0 +1,86 @@
+"""restore-wal prefetch: the next segments of the same timeline are fetched
+into a spool outside the data directory and served from it only when their
+content still hashes to what was verified against the store."""
+from __future__ import annotations
+
+import os
+import shutil
+
+from tests.integration.swiftwal_cli import postgres_dir
+from tests.integration.test_lookahead import NAMES, fake_pg_wal, new_store
+
+
+def _spool_files(cache: str) -> dict[str, str]:
+    found = {}
+    for root, _, files in os.walk(os.path.join(cache, "restore")):
+        for name in files:
+            found[name.split(".", 1)[0]] = os.path.join(root, name)
+    return found
+
+
+def test_prefetched_segments_are_served_verified_and_by_full_name(tmp_path, swiftwal_bin):
+    store, cache = new_store("local", tmp_path, swiftwal_bin, ARCHIVE_LOOKAHEAD="0",
+                             RESTORE_PREFETCH="3")
+    wal = fake_pg_wal(tmp_path, NAMES, ready=False)
+    for name in NAMES:
+        store.run("archive-wal", os.path.join(wal, name))
+    data_dir = postgres_dir(tmp_path / "data")
+    target = os.path.join(postgres_dir(tmp_path / "data" / "pg_wal"), "RECOVERYXLOG")
+
+    store.run("restore-wal", NAMES[0], target, cwd=data_dir)
+    spooled = _spool_files(cache)
+    assert set(spooled) == set(NAMES[1:4])
+    assert all(os.stat(path).st_mode & 0o077 == 0 for path in spooled.values())
+
+    # Served from the spool: the store no longer has them.
+    shutil.rmtree(os.path.join(store.location, "wal"))
+    store.run("restore-wal", NAMES[1], target, cwd=data_dir)
+    with open(target, "rb") as got, open(os.path.join(wal, NAMES[1]), "rb") as want:
+        assert got.read() == want.read()
+    assert NAMES[1] not in _spool_files(cache)
+
+    # Another timeline's file of the same segment is never served from it.
+    other_tli = "00000002" + NAMES[2][8:]
+    assert store.run("restore-wal", other_tli, target, cwd=data_dir, check=False).returncode == 1
+
+    # A damaged spool file is not served (and the store, emptied, has nothing).
+    path = _spool_files(cache)[NAMES[2]]
+    with open(path, "r+b") as handle:
+        handle.seek(4096)
+        handle.write(b"\xff" * 16)
+    assert store.run("restore-wal", NAMES[2], target, cwd=data_dir, check=False).returncode == 1
+    assert NAMES[2] not in _spool_files(cache)
+
+    # Another data directory does not share the spool.
+    elsewhere = postgres_dir(tmp_path / "data2")
+    assert store.run("restore-wal", NAMES[3], target, cwd=elsewhere, check=False).returncode == 1
+    store.run("restore-wal", NAMES[3], target, cwd=data_dir)
+
+
+def test_prefetch_spool_serves_only_fresh_intact_files(tmp_path):
+    import hashlib
+    import time
+
+    from swiftwal.adapters.spool import PrefetchSpool, spool_directory
+
+    spool = PrefetchSpool(spool_directory(str(tmp_path), "restore", "swift://c", "/data"))
+    data = os.urandom(1 << 16)
+    spool.put(NAMES[0], data, hashlib.sha256(data).hexdigest())
+    assert spool.has(NAMES[0]) and not spool.has(NAMES[1])
+    assert spool.take(NAMES[0]) == data
+    assert spool.take(NAMES[0]) is None, "served once"
+
+    spool.put(NAMES[1], data, hashlib.sha256(data).hexdigest())
+    (path,) = [os.path.join(spool.directory, n) for n in os.listdir(spool.directory)
+               if n.startswith(NAMES[1])]
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    assert spool.take(NAMES[1]) is None and not os.path.exists(path)
+
+    spool.put(NAMES[2], data, hashlib.sha256(b"other").hexdigest())
+    assert spool.take(NAMES[2]) is None
+
+    spool.put(NAMES[3], data, hashlib.sha256(data).hexdigest())
+    spool.put("00000002" + NAMES[4][8:], data, hashlib.sha256(data).hexdigest())
+    spool.sweep(lambda name: name.startswith("00000001"))
+    assert not spool.has(NAMES[3]) and spool.has("00000002" + NAMES[4][8:])
