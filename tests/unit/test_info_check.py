@@ -1,0 +1,48 @@
+"""info's gap finder and check's reading of archive_command, as properties."""
+from __future__ import annotations
+
+import shlex
+
+from hypothesis import given, strategies as st
+
+from swiftwal.commands.check import FAIL, _config_option, judge_archive_command
+from swiftwal.commands.info import find_gaps
+from swiftwal.config import Settings
+from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment
+
+SIZE = DEFAULT_SEGMENT_SIZE
+
+
+@given(st.sets(st.integers(0, 300), min_size=1, max_size=60), st.integers(1, 5), st.integers(0, 300))
+def test_gaps_and_archived_segments_cover_the_range_exactly_once(numbers, timeline, start):
+    segments = [Segment.from_number(timeline, n, SIZE) for n in numbers]
+    gaps = find_gaps(segments, start, SIZE)
+    kept = sorted(n for n in numbers if n >= start)
+    missing = set()
+    for gap in gaps:
+        first = Segment.parse(gap["first"], SIZE).number(SIZE)
+        last = Segment.parse(gap["last"], SIZE).number(SIZE)
+        assert gap["count"] == last - first + 1 and gap["timeline"] == timeline
+        missing |= set(range(first, last + 1))
+    assert not missing & set(kept)
+    if kept:
+        assert missing | set(kept) == set(range(kept[0], kept[-1] + 1))
+    else:
+        assert gaps == []
+
+
+paths = st.text(st.characters(whitelist_categories=("L", "N"), whitelist_characters="/._- "),
+                min_size=1, max_size=30)
+
+
+@given(paths, st.sampled_from(["--config={}", "--config {}", "-c {}"]))
+def test_the_config_file_is_found_however_it_is_given(path, form):
+    words = ["/opt/swiftwal/venv/bin/swiftwal"] + shlex.split(form.format(shlex.quote(path))) + \
+        ["archive-wal", "%p"]
+    assert _config_option(words) == path
+
+
+@given(st.sampled_from(["cp %p /archive/%f", "swiftwal archive-wal", "/bin/true", "",
+                        "swiftwal restore-wal %f %p", "'unbalanced"]))
+def test_commands_that_do_not_archive_with_swiftwal_fail(command):
+    assert judge_archive_command(command, Settings(values={})).status == FAIL
