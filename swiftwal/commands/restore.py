@@ -80,8 +80,11 @@ def _unpack(storage, record, directory: str):
     from swiftwal.adapters.compression import decompressing_reader
     from swiftwal.adapters.untar import safe_extract
 
+    from swiftwal.adapters.progress import CountingReader, Progress
+
+    progress = Progress(f"restore {record.key}", record.stored_size or None)
     with storage.get(record.data_object) as reader:
-        hashing = HashingReader(reader)
+        hashing = HashingReader(CountingReader(reader, progress))
 
         def verify() -> None:
             _drain(hashing)
@@ -91,8 +94,11 @@ def _unpack(storage, record, directory: str):
             if record.sha256 and hashing.sha256 != record.sha256:
                 raise errors.IntegrityError(f"{record.data_object} does not match its recorded checksum")
 
-        stats = safe_extract(decompressing_reader(record.compression, hashing), directory,
-                             before_commit=verify)
+        try:
+            stats = safe_extract(decompressing_reader(record.compression, hashing), directory,
+                                 before_commit=verify)
+        finally:
+            progress.close()
     return hashing.size, getattr(stats, "bytes", None)
 
 
