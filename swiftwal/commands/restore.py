@@ -13,7 +13,8 @@ from swiftwal import events
 from swiftwal.adapters.streams import HashingReader
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
-from swiftwal.domain.recovery import TARGET_ACTIONS, RecoveryTarget, choose_backup, check_reachable, rewrite_auto_conf
+from swiftwal.domain.recovery import (TARGET_ACTIONS, RecoveryTarget, check_reachable, choose_backup,
+                                      rewrite_auto_conf)
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
 
 
