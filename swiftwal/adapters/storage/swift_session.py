@@ -8,7 +8,8 @@ import contextlib
 import threading
 from typing import Iterator
 
-from swiftwal.adapters.storage.swift_errors import quiet_swiftclient_logger, translate
+from swiftwal.adapters.storage.swift_errors import (bounded_connection_class, deadline_for,
+                                                    quiet_swiftclient_logger, translate)
 from swiftwal.adapters.storage.swift_settings import GIB, MAX_SEGMENT_SIZE, SwiftSettings
 from swiftwal.domain.errors import ConfigError, SwiftwalError
 
@@ -45,9 +46,8 @@ class SwiftSession:
     # -- connections -------------------------------------------------------------------
 
     def _new_connection(self, preauth: tuple[str, str] | None = None):
-        from swiftclient.client import Connection
-
         quiet_swiftclient_logger()
+        Connection = bounded_connection_class()
         s = self.settings
         options = {"tenant_name": s.tenant_name, "project_name": s.project_name,
                    "user_domain_name": s.user_domain_name,
@@ -61,7 +61,8 @@ class SwiftSession:
             auth_version=s.effective_auth_version,
             os_options={k: v for k, v in options.items() if v},
             retries=s.retries, starting_backoff=s.backoff, max_backoff=8,
-            insecure=s.insecure, timeout=s.timeout, preauthurl=url, preauthtoken=token)
+            insecure=s.insecure, timeout=s.timeout, preauthurl=url, preauthtoken=token,
+            deadline=deadline_for(s.timeout))
         if self.token_cache is not None:
             self.token_cache.watch(conn)
         return conn
