@@ -1,7 +1,7 @@
 """A container written in the swiftwal 0.2.2 layout, object by object, from a real
 PostgreSQL (gzip'd ``wal_<NAME>.gz``, ``pg_basebackup_<KEY>.tgz`` as a Dynamic Large
 Object, ``backup_label_<KEY>.txt``, an interrupted upload's marker), then upgraded in
-place: the new swiftwal archives and backs up into it, lists, fetches, restores by PITR
+place: the new swiftwal archives and backs up into it, lists, verifies, fetches, restores by PITR
 across both layouts and prunes the old backup with its segments."""
 from __future__ import annotations
 
@@ -112,6 +112,9 @@ def test_a_0_2_2_container_is_read_restored_and_pruned_in_place(store, pg_factor
     assert "...seg" not in verbose and "...uploading" not in verbose
     wal = store.run("list-wal").stdout.split()
     assert set(legacy_wal) <= set(wal)
+
+    verified = store.run("verify", old_key, "--full", "--json", check=False)
+    assert json.loads(verified.stdout)["ok"], verified.stdout + verified.stderr
 
     fetched = postgres_dir(pg_factory.directory("fetched"))
     segment = [n for n in legacy_wal if len(n) == 24][0]
