@@ -1,0 +1,62 @@
+"""archive-wal killed (SIGKILL) at random moments while a loaded server
+archives with look-ahead: PostgreSQL retries, nothing recorded as stored is
+missing, and a point-in-time recovery to the end replays every transaction."""
+from __future__ import annotations
+
+import json
+import os
+
+from tests.integration.cycle import archiving_primary, restore_and_recover, take_backup
+from tests.integration.swiftwal_cli import make_store, postgres_dir
+from tests.support.pg_cluster import make_reachable
+
+# Kills the call after 0-799 ms, one call in three is left alone.
+KILLER = """#!/bin/sh
+n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+if [ $((n % 3)) -eq 0 ]; then exec {command} "$1"; fi
+timeout -s KILL "0.$(printf %03d $((n % 800)))" {command} "$1"
+status=$?
+if [ $status -eq 137 ]; then echo "$1" >> {kills}; fi
+exit $status
+"""
+
+def test_random_kills_lose_no_segment(tmp_path, swift, pg_factory, swiftwal_bin):
+    cache = postgres_dir(tmp_path / "cache")
+    store = make_store("swift", str(make_reachable(tmp_path / "store")),
+                       str(swiftwal_bin), swift,
+                       extra={"CACHE_DIR": cache, "ARCHIVE_LOOKAHEAD": "6", "PARALLEL": "3"})
+    primary = archiving_primary(pg_factory, store)
+    primary.pgbench_init(scale=1)
+    key = take_backup(store, primary)
+
+    bin_dir = postgres_dir(tmp_path / "bin")
+    killer, kills = os.path.join(bin_dir, "archive-killed"), os.path.join(bin_dir, "kills")
+    with open(killer, "w") as handle:
+        handle.write(KILLER.format(command=store.command("archive-wal"), kills=kills))
+    os.chmod(killer, 0o755)
+    primary.configure({"archive_command": f"{killer} %p"})
+    primary.reload()
+    for _ in range(3):
+        primary.pgbench(seconds=3)
+        primary.switch_wal()
+    with open(kills) as handle:
+        killed = handle.read().split()
+
+    # Every record left in the spool names an object the store holds.
+    listed = set(store.run("list-wal").stdout.split())
+    for root, _, files in os.walk(os.path.join(cache, "archive")):
+        for name in files:
+            if name.endswith(".stored"):
+                with open(os.path.join(root, name)) as handle:
+                    assert json.load(handle)["wal_name"] in listed, name
+
+    primary.configure({"archive_command": store.command("archive-wal", "%p")})
+    primary.reload()
+    primary.pgbench(seconds=2)
+    primary.wait_archived(primary.switch_wal(), timeout=600)
+    expected = primary.sql("SELECT count(*), sum(delta) FROM pgbench_history")
+    primary.stop()
+
+    recovered = restore_and_recover(store, key, pg_factory, "after-kills")
+    assert recovered.sql("SELECT count(*), sum(delta) FROM pgbench_history") == expected
+    assert killed, "no call was killed: the test proved nothing"
