@@ -1,0 +1,323 @@
+"""Side-by-side figures: swiftwal, WAL-E 1.1.1 and pgBackRest 2.45 on this machine.
+
+Run as root through ``bash bench/run`` (see bench/README.md).  Everything runs
+in one process tree: a single-node Swift and a PostgreSQL 15 cluster started
+here and stopped at the end, tools interleaved in rotated order, medians.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.pg_cluster import PgCluster, make_reachable  # noqa: E402
+from tests.support.swift_server import SwiftServer  # noqa: E402
+
+SWIFTWAL = os.environ.get("SWIFTWAL_BIN", "/opt/swiftwal/venv/bin/swiftwal")
+WALE = os.environ.get("WALE_BIN", "/opt/wal-e-venv/bin/wal-e")
+PGBACKREST = shutil.which("pgbackrest")
+SWIFT_CLI = os.path.join(os.path.dirname(SWIFTWAL), "swift")
+RUNUSER = ["runuser", "-u", "postgres", "--"]
+
+
+def as_postgres(argv, cwd="/", env=None, check=True):
+    result = subprocess.run([*RUNUSER, *argv], cwd=cwd, capture_output=True, text=True,
+                            env={"PATH": os.environ["PATH"], **(env or {})})
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} exited {result.returncode}: {result.stderr[-800:]}")
+    return result
+
+
+def give(path: Path, mode: int = 0o700) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.chown(path, "postgres", "postgres")
+    os.chmod(path, mode)
+    return path
+
+
+def write_secret(path: Path, text: str, mode: int = 0o700) -> str:
+    path.write_text(text)
+    os.chmod(path, mode)
+    shutil.chown(path, "postgres", "postgres")
+    return str(path)
+
+
+class Tools:
+    """How each tool archives and fetches, as shell commands PostgreSQL can run."""
+
+    def __init__(self, work: Path, swift: SwiftServer, cluster: PgCluster | None):
+        self.work, self.swift, self.cluster = work, swift, cluster
+        self.cache = give(work / "cache")
+
+    def swiftwal_config(self, kind: str, **extra) -> str:
+        lines = {"CACHE_DIR": str(self.cache), **extra}
+        if kind == "swift":
+            lines.update({"OS_AUTH_URL": self.swift.auth_url, "OS_USERNAME": self.swift.user,
+                          "OS_PASSWORD": self.swift.key, "CONTAINER": "b-" + uuid.uuid4().hex[:10]})
+        else:
+            lines["STORAGE"] = "file://" + str(give(self.work / ("local-" + uuid.uuid4().hex[:8])))
+        path = self.work / f"swiftwal-{uuid.uuid4().hex[:8]}.conf"
+        write_secret(path, "".join(f"{k}={v}\n" for k, v in lines.items()), 0o600)
+        return f"{SWIFTWAL} --config={path}"
+
+    def wale(self) -> str | None:
+        if not os.access(WALE, os.X_OK):
+            return None
+        prefix = f"swift://w-{uuid.uuid4().hex[:10]}/wal"
+        script = self.work / f"wale-{uuid.uuid4().hex[:8]}"
+        write_secret(script, "#!/bin/sh\n"
+                     f"export WALE_SWIFT_PREFIX={prefix} SWIFT_AUTHURL={self.swift.auth_url} "
+                     f"SWIFT_USER={self.swift.user} SWIFT_PASSWORD={self.swift.key} "
+                     "SWIFT_AUTH_VERSION=1 WALE_LOG_DESTINATION=stderr\n"
+                     f"exec {WALE} \"$@\"\n")
+        # WAL-E puts into an existing container only.
+        subprocess.run([SWIFT_CLI, "post", prefix.split("/")[2]], check=True, capture_output=True,
+                       env={"PATH": os.environ["PATH"], "ST_AUTH": self.swift.auth_url,
+                            "ST_USER": self.swift.user, "ST_KEY": self.swift.key})
+        return str(script)
+
+    def pgbackrest(self, compress: str = "zst", asynchronous: bool = True) -> str | None:
+        if not PGBACKREST or self.cluster is None:
+            return None
+        name = uuid.uuid4().hex[:8]
+        repo, spool = give(self.work / f"pgbr-{name}"), give(self.work / f"pgbr-spool-{name}")
+        conf = self.work / f"pgbackrest-{name}.conf"
+        c = self.cluster
+        write_secret(conf, f"[global]\nrepo1-path={repo}\nspool-path={spool}\n"
+                     f"compress-type={compress}\nprocess-max=2\n"
+                     f"archive-async={'y' if asynchronous else 'n'}\nlog-level-console=warn\n"
+                     f"log-level-file=off\nlock-path={spool}\n"
+                     f"[bench]\npg1-path={c.data_dir}\npg1-socket-path={c.socket_dir}\n"
+                     f"pg1-port={c.port}\n", 0o600)
+        as_postgres([PGBACKREST, f"--config={conf}", "--stanza=bench", "stanza-create"])
+        return f"{PGBACKREST} --config={conf} --stanza=bench"
+
+
+def median_ms(values):
+    return round(statistics.median(values) * 1000, 1)
+
+
+def timed(argv_shell: str, cwd: str) -> float:
+    started = time.monotonic()
+    result = subprocess.run([*RUNUSER, "sh", "-c", argv_shell], cwd=cwd, capture_output=True,
+                            text=True, env={"PATH": os.environ["PATH"]})
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{argv_shell[:80]} exited {result.returncode}: {result.stderr[-600:]}")
+    return elapsed
+
+
+def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) -> None:
+    """Median wall time of single archive calls on distinct segments (idle server)."""
+    plain = give(tools.work / "one-call")
+    give(plain / "archive_status")  # empty: look-ahead (swiftwal's, WAL-E's) has nothing to do
+    sample = []
+    for seg in segments[:calls]:
+        shutil.copy(seg, plain / seg.name)
+        shutil.chown(plain / seg.name, "postgres", "postgres")
+        sample.append(plain / seg.name)
+    contenders = {
+        "cp floor": lambda: (lambda p: f"cp {p} {give(tools.work / 'cp-dest')}/"),
+        "swiftwal (swift, zstd)": lambda: _swiftwal_push(tools, "swift", "zstd"),
+        "swiftwal (swift, gzip)": lambda: _swiftwal_push(tools, "swift", "gzip"),
+        "swiftwal (local, zstd)": lambda: _swiftwal_push(tools, "local", "zstd"),
+        "pgBackRest archive-push (zst, sync)": lambda: _pgbr_push(tools, "zst"),
+        "pgBackRest archive-push (gz, sync)": lambda: _pgbr_push(tools, "gz"),
+        "WAL-E wal-push": lambda: _wale_push(tools),
+    }
+    commands = {}
+    for name, make in contenders.items():
+        try:
+            command = make()
+        except Exception as exc:  # a peer that cannot run here is reported, not fatal
+            rows.append(("one archive call", name, f"unavailable: {exc}"[:90]))
+            continue
+        if command is not None:
+            commands[name] = command
+    times = {name: [] for name in commands}
+    order = list(commands)
+    for index, seg in enumerate(sample):
+        order = order[1:] + order[:1]  # rotate so no tool always runs first
+        for name in order:
+            times[name].append(timed(commands[name](seg), str(plain)))
+    for name in commands:
+        rows.append(("one archive call, median ms", name, median_ms(times[name])))
+
+
+def _swiftwal_push(tools, kind, codec):
+    base = tools.swiftwal_config(kind, COMPRESSION=codec)
+    return lambda p: f"{base} archive-wal {p}"
+
+
+def _pgbr_push(tools, compress):
+    base = tools.pgbackrest(compress, asynchronous=False)
+    if base is None:
+        raise RuntimeError("pgbackrest is not installed")
+    return lambda p: f"{base} archive-push {p}"
+
+
+def _wale_push(tools):
+    script = tools.wale()
+    if script is None:
+        raise RuntimeError(f"{WALE} is not installed")
+    return lambda p: f"{script} wal-push {p}"
+
+
+def part_backlog(tools: Tools, cluster: PgCluster, count: int, rows: list) -> None:
+    """Segments per second when PostgreSQL's own archiver drains ``count`` .ready files."""
+    status = cluster.data_dir / "pg_wal" / "archive_status"
+    contenders = {
+        "swiftwal (swift, zstd, look-ahead)": (
+            lambda: tools.swiftwal_config("swift", COMPRESSION="zstd"), "archive-wal %p",
+            "restore-wal {name} {dest}"),
+        "swiftwal (local, zstd, look-ahead)": (
+            lambda: tools.swiftwal_config("local", COMPRESSION="zstd"), "archive-wal %p",
+            "restore-wal {name} {dest}"),
+        "pgBackRest (zst, async, 2 processes)": (
+            lambda: _some(tools.pgbackrest("zst")), "archive-push %p",
+            "archive-get {name} {dest}"),
+        "WAL-E (default pool)": (lambda: _some(tools.wale()), "wal-push %p",
+                                 "wal-fetch --prefetch 8 {name} {dest}"),
+    }
+    fetchers = {}
+    for name, (make, push, fetch) in contenders.items():
+        try:
+            base = make()
+        except Exception as exc:
+            rows.append(("backlog", name, f"unavailable: {exc}"[:90]))
+            continue
+        command = f"{base} {push}"
+        fetchers[name] = f"{base} {fetch}"
+        names = _reset_backlog(cluster, status, count)
+        cluster.configure({"archive_command": command})
+        started = time.monotonic()
+        cluster.reload()
+        deadline = started + 600
+        while not all((status / f"{n}.done").exists() for n in names):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: backlog not drained in 600 s")
+            time.sleep(0.02)
+        elapsed = time.monotonic() - started
+        cluster.configure({"archive_command": "false"})
+        cluster.reload()
+        rows.append(("backlog, segments/s", name, round(len(names) / elapsed, 1)))
+    return fetchers, names
+
+
+def part_feed(tools: Tools, fetchers: dict, names: list[str], rows: list) -> None:
+    """Segments per second when fetched one call at a time in recovery's order."""
+    for label, command in fetchers.items():
+        data_dir = give(tools.work / f"feed-{uuid.uuid4().hex[:8]}")
+        give(data_dir / "pg_wal")
+        dest = data_dir / "pg_wal" / "RECOVERYXLOG"
+        started = time.monotonic()
+        try:
+            for name in names:
+                timed(command.format(name=name, dest=dest), str(data_dir))
+        except RuntimeError as exc:
+            rows.append(("recovery feed, segments/s", label, f"failed: {exc}"[:90]))
+            continue
+        rows.append(("recovery feed, segments/s", label,
+                     round(len(names) / (time.monotonic() - started), 1)))
+
+
+def _some(value):
+    if value is None:
+        raise RuntimeError("not installed")
+    return value
+
+
+def _reset_backlog(cluster: PgCluster, status: Path, count: int) -> list[str]:
+    """Mark the same ``count`` segments ``.ready`` again (archive_command is ``false``)."""
+    names = sorted(p.name for p in (cluster.data_dir / "pg_wal").iterdir()
+                   if len(p.name) == 24)[:count]
+    time.sleep(0.5)
+    for name in names:
+        for suffix in (".done",):
+            if (status / f"{name}{suffix}").exists():
+                os.rename(status / f"{name}{suffix}", status / f"{name}.ready")
+    return names
+
+
+def part_compression(segments: list[Path], rows: list) -> None:
+    import zlib
+
+    import zstandard
+
+    data = [p.read_bytes() for p in segments[:16]]
+    raw = sum(len(d) for d in data)
+    for name, compress in (("gzip -6 (zlib)", lambda d: zlib.compress(d, 6)),
+                           ("zstd -3", zstandard.ZstdCompressor(level=3).compress)):
+        started = time.process_time()
+        stored = sum(len(compress(d)) for d in data)
+        cpu = time.process_time() - started
+        rows.append(("WAL compression (16 pgbench segments)", name,
+                     f"ratio {raw / stored:.2f}, {raw / cpu / 1e6:.0f} MB/s CPU"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--backlog", type=int, default=64)
+    parser.add_argument("--parts", default="compression,one,backlog,feed")
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    work = make_reachable(tempfile.mkdtemp(prefix="swiftwal-bench-"))
+    swift = cluster = None
+    rows: list = []
+    try:
+        swift = SwiftServer.start(work / "swift")
+        cluster = PgCluster.init(work / "pg", settings={
+            "wal_level": "replica", "archive_mode": "on", "archive_command": "false",
+            "wal_keep_size": "4GB", "max_wal_size": "4GB", "checkpoint_timeout": "1h"})
+        cluster.start()
+        cluster.wait_ready()
+        cluster.pgbench_init(scale=6)
+        while len([p for p in (cluster.data_dir / "pg_wal").iterdir()
+                   if len(p.name) == 24]) < args.backlog + 2:
+            cluster.pgbench(transactions=2000)
+            cluster.switch_wal()
+        segments = sorted(p for p in (cluster.data_dir / "pg_wal").iterdir()
+                          if len(p.name) == 24)[:args.backlog]
+        sample = give(work / "sample")
+        copies = []
+        for seg in segments:
+            shutil.copy(seg, sample / seg.name)
+            copies.append(sample / seg.name)
+        tools = Tools(work, swift, cluster)
+        load = os.getloadavg()
+        if "compression" in parts:
+            part_compression(copies, rows)
+        if "one" in parts:
+            part_one_call(tools, copies, args.calls, rows)
+        if "backlog" in parts or "feed" in parts:
+            fetchers, names = part_backlog(tools, cluster, args.backlog, rows)
+            if "feed" in parts:
+                part_feed(tools, fetchers, names, rows)
+        load_after = os.getloadavg()
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+        if swift is not None:
+            swift.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nload average before {load[0]:.1f}, after {load_after[0]:.1f} "
+          f"({os.cpu_count()} CPUs); PostgreSQL 15, local single-node Swift")
+    width = max(len(r[1]) for r in rows)
+    for part, name, value in rows:
+        print(f"| {part} | {name:<{width}} | {value} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
