@@ -33,6 +33,7 @@ def add_arguments(commands, name: str) -> None:
 
 def run(ctx, args) -> int:
     from swiftwal.adapters.basebackup import BasebackupOptions, run_basebackup
+    from swiftwal.adapters.progress import CountingReader, Progress
 
     started = time.monotonic()
     storage = ctx.storage
@@ -51,10 +52,18 @@ def run(ctx, args) -> int:
     if identity is not None:
         ensure_cluster_identity(storage, identity[0], identity[1])
 
-    def upload(stream):
-        return storage.put(data_name, stream, metadata={"backup": str(key), "compression": codec})
+    # pg_basebackup draws its own progress with --progress; otherwise show
+    # what reached the store (on a terminal only).
+    progress = Progress(f"backup {key}", enabled=None if not args.progress else False)
 
-    stored, result = run_basebackup(options, codec, upload)
+    def upload(stream):
+        return storage.put(data_name, CountingReader(stream, progress),
+                           metadata={"backup": str(key), "compression": codec})
+
+    try:
+        stored, result = run_basebackup(options, codec, upload)
+    finally:
+        progress.close()
     if stored.size != result.compressed_size:
         raise errors.IntegrityError(f"{data_name}: the store holds {stored.size} bytes, "
                                     f"{result.compressed_size} were sent")
