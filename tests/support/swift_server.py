@@ -134,6 +134,7 @@ class SwiftServer:
         self.swift_dir = directory / "etc"
         self.run_dir = directory / "run"
         self.log_dir = directory / "log"
+        self._procs: dict[str, subprocess.Popen] = {}
 
     @property
     def proxy_port(self) -> int:
@@ -253,6 +254,7 @@ class SwiftServer:
                                     cwd=self.directory, start_new_session=True)
         (self.run_dir / f"{name}.argv").write_text(json.dumps(argv))
         (self.run_dir / f"{name}.pid").write_text(f"{proc.pid}\n")
+        self._procs[name] = proc
 
     def _pid(self, name: str) -> int | None:
         try:
@@ -278,6 +280,7 @@ class SwiftServer:
                     time.sleep(0.05)
             self._reap(pid)
         (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+        self._procs.pop(name, None)
 
     @staticmethod
     def _reap(pid: int) -> None:
@@ -290,7 +293,10 @@ class SwiftServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         last_error = "no answer"
         while time.monotonic() < deadline:
-            dead = [name for name in DAEMONS if self._pid(name) is None]
+            # Ask our own children directly: until exec, /proc shows the parent's command line.
+            dead = [name for name in DAEMONS if (self._procs[name].poll() is not None
+                                                 if name in self._procs
+                                                 else self._pid(name) is None)]
             if dead:
                 raise SwiftStartError(f"Swift daemon(s) {', '.join(dead)} exited at start\n"
                                       + self._log_tails(dead))
