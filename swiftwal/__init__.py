@@ -2,20 +2,35 @@
 into OpenStack Swift or a local directory.
 
 The package root exposes the pure planning API only (no storage client is
-imported), so ``from swiftwal import plan_prune`` is cheap.
+imported), so ``from swiftwal import plan_prune`` is cheap.  The names load on
+first use: ``archive_command`` starts a process per WAL file and must not pay
+for the planners it does not need.
 """
 from __future__ import annotations
 
-from swiftwal.domain.backup import BackupKey, BackupRecord
-from swiftwal.domain.cleanup import CleanupPlan, plan_archive_cleanup
-from swiftwal.domain.lsn import Lsn
-from swiftwal.domain.prune import Decision, PrunePlan, PrunePolicy, plan_prune
-from swiftwal.domain.timeline import TimelineHistory
-from swiftwal.domain.walnames import (DEFAULT_SEGMENT_SIZE, BackupHistoryFile, HistoryFile,
-                                      PartialSegment, Segment, parse_wal_filename)
+import importlib
 
-__all__ = [
-    "DEFAULT_SEGMENT_SIZE", "BackupHistoryFile", "BackupKey", "BackupRecord", "CleanupPlan",
-    "Decision", "HistoryFile", "Lsn", "PartialSegment", "PrunePlan", "PrunePolicy", "Segment",
-    "TimelineHistory", "parse_wal_filename", "plan_archive_cleanup", "plan_prune",
-]
+_EXPORTS = {
+    "BackupKey": "backup", "BackupRecord": "backup",
+    "CleanupPlan": "cleanup", "plan_archive_cleanup": "cleanup",
+    "Lsn": "lsn",
+    "Decision": "prune", "PrunePlan": "prune", "PrunePolicy": "prune", "plan_prune": "prune",
+    "TimelineHistory": "timeline",
+    "DEFAULT_SEGMENT_SIZE": "walnames", "BackupHistoryFile": "walnames", "HistoryFile": "walnames",
+    "PartialSegment": "walnames", "Segment": "walnames", "parse_wal_filename": "walnames",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'swiftwal' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"swiftwal.domain.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

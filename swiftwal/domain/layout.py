@@ -19,9 +19,12 @@ The two never share a prefix, so each tool's listings ignore the other's objects
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
-from swiftwal.domain.backup import BackupKey
+if TYPE_CHECKING:  # the archive-wal path needs names only, not the backup model
+    from swiftwal.domain.backup import BackupKey
 
 IDENTITY_OBJECT = "swiftwal.json"
 WAL_PREFIX = "wal/"
