@@ -32,7 +32,7 @@ KEYS: dict[str, tuple[str, bool]] = {
     "OS_AUTH_VERSION": ("auth version (1, 2.0, 3); default from the URL", False),
     "CONTAINER": ("container holding everything", False),
     "STORAGE": ("swift (default) or file:///path for a local directory", False),
-    "COMPRESSION": ("gzip (default, pigz for backups) or zstd, for new objects", False),
+    "COMPRESSION": ("zstd (default) or gzip (pigz for backups), for new objects", False),
     "LOG_FORMAT": ("console or json", False),
     "LARGE_OBJECT_SIZE": ("largest single object in bytes (default: the cluster's)", False),
     "INSECURE": ("yes to disable TLS certificate checks", False),
@@ -67,7 +67,7 @@ class Settings:
 
     @property
     def compression(self) -> str:
-        value = self.get("COMPRESSION", "gzip").lower()
+        value = self.get("COMPRESSION", "zstd").lower()
         if value not in COMPRESSIONS:
             raise ConfigError(f"unknown compression {value!r}",
                               hint="COMPRESSION must be one of " + ", ".join(COMPRESSIONS))

@@ -73,7 +73,7 @@ def test_verify_reports_a_missing_segment_a_truncated_backup_and_a_flipped_byte(
     victim = segments[len(segments) // 2 + 1]
     assert report["first_segment"] < victim < report["last_segment"]
     storage = adapter(store)
-    wal_name = f"wal/{victim}.gz"
+    wal_name = f"wal/{victim}.zst"
     with storage.get(wal_name) as reader:
         saved, metadata = reader.read(), dict(reader.info.metadata)
     storage.delete([wal_name])
