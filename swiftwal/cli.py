@@ -32,6 +32,8 @@ EXIT_STATUSES: tuple[tuple[type[errors.SwiftwalError], int], ...] = (
     (errors.ObjectNotFound, 12),
     (errors.SwiftwalError, 13),
 )
+# Run once per WAL file by PostgreSQL: they log without importing structlog.
+LIGHT_COMMANDS = ("archive-wal", "restore-wal")
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 # During targeted recovery PostgreSQL ends recovery on 1..125 ("missing")
@@ -134,7 +136,7 @@ def _run(argv: list[str]) -> int:
     args = build_parser(argv).parse_args(argv)
     settings = config.load_settings(_cli_settings(args), args.config, os.environ)
     fmt = settings.log_format or "console"
-    logs.configure(fmt, args.verbose or args.debug)
+    logs.configure(fmt, args.verbose or args.debug, light=args.command in LIGHT_COMMANDS)
     context = Context(settings=settings, verbose=args.verbose, debug=args.debug)
     for warning in settings.warnings:
         context.log.warning(events.CONFIG_WARNING, msg=warning)

@@ -3,12 +3,13 @@
 Console output for people (stderr), JSON lines for machines.  Nothing in the
 domain logs; adapters may emit events through ``get_logger``.
 
-Events are data: ``log.info("wal.archived", wal_name=..., bytes=...)``.  The
-writer is a few lines of standard library on purpose: ``archive_command`` and
-``restore_command`` start a process per WAL file, and structlog (which
-imports asyncio) or ``logging`` would cost more than the work on a hot path.
-The JSON lines keep structlog's shape (fields, ``event``, ``level``,
-``timestamp``) so consumers need not care which wrote them.
+Events are data: ``log.info("wal.archived", wal_name=..., bytes=...)``.
+Commands log through structlog.  ``archive-wal`` and ``restore-wal`` are the
+exception: PostgreSQL starts a process per WAL file, and importing structlog
+(it imports asyncio) costs about as much as the work itself, so those two
+write the very same lines through the few lines of standard library below
+(``configure(..., light=True)``).  Both renderers are the functions here, so
+the output cannot drift apart.
 """
 from __future__ import annotations
 
@@ -22,15 +23,47 @@ class _Config:
     fmt = "console"
     level = LEVELS["warning"]
     stream: TextIO | None = None
+    light = True
 
 
-def configure(fmt: str, verbose: bool, stream: TextIO | None = None) -> None:
+def configure(fmt: str, verbose: bool, stream: TextIO | None = None, light: bool = False) -> None:
     # People get warnings and errors (archive_command output lands in the
     # server log); machines get every event.
     _Config.fmt = fmt
     _Config.level = LEVELS["debug"] if verbose else (
         LEVELS["info"] if fmt == "json" else LEVELS["warning"])
     _Config.stream = stream
+    _Config.light = light
+    if not light:
+        _configure_structlog()
+
+
+def _configure_structlog() -> None:
+    import structlog
+
+    def render(_logger, level: str, event_dict: dict) -> str:
+        event = event_dict.pop("event")
+        return (_json_line(level, event, event_dict) if _Config.fmt == "json"
+                else _console_line(level, event, event_dict))
+
+    structlog.configure(
+        processors=[render],
+        wrapper_class=structlog.make_filtering_bound_logger(_Config.level),
+        logger_factory=_StructlogWriterFactory(),
+        cache_logger_on_first_use=False,
+    )
+
+
+class _StructlogWriterFactory:
+    """structlog's final step: print the rendered line to the configured stream."""
+
+    def __call__(self, *_args):
+        return self
+
+    def _write(self, line: str) -> None:
+        print(line, file=_Config.stream or sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = msg = _write
 
 
 class EventLogger:
@@ -90,5 +123,9 @@ def _console_line(level: str, event: str, event_dict: dict[str, Any]) -> str:
                             (" " + fields if fields else ""))
 
 
-def get_logger(**bindings: Any) -> EventLogger:
-    return EventLogger(dict(bindings))
+def get_logger(**bindings: Any):
+    if _Config.light:
+        return EventLogger(dict(bindings))
+    import structlog
+
+    return structlog.get_logger("swiftwal").bind(**bindings)

@@ -1,0 +1,61 @@
+"""structlog for commands, the light writer for per-WAL commands: one output."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+
+from swiftwal import logs
+
+fields = st.dictionaries(st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True).filter(
+    lambda k: k not in ("event", "level", "timestamp", "msg")),
+    st.one_of(st.integers(), st.text(max_size=10), st.floats(allow_nan=False)), max_size=4)
+
+
+def emit(fmt: str, light: bool, level: str, event: str, values: dict) -> str:
+    stream = io.StringIO()
+    logs.configure(fmt, verbose=True, stream=stream, light=light)
+    getattr(logs.get_logger(), level)(event, **values)
+    return stream.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def reset_logging():
+    yield
+    structlog.reset_defaults()
+    logs.configure("console", verbose=False, light=True)
+
+
+@given(st.sampled_from(["debug", "info", "warning", "error"]), st.sampled_from(["wal.archived", "backup.completed"]),
+       fields)
+def test_both_writers_render_the_same_json(level, event, values):
+    light = json.loads(emit("json", True, level, event, dict(values)))
+    full = json.loads(emit("json", False, level, event, dict(values)))
+    light.pop("timestamp"), full.pop("timestamp")
+    assert light == full == {**json.loads(json.dumps(values)), "event": event, "level": level}
+
+
+@given(st.sampled_from(["info", "warning", "error"]), fields)
+def test_both_writers_render_the_same_console_line(level, values):
+    assert emit("console", True, level, "prune.planned", dict(values)) == \
+        emit("console", False, level, "prune.planned", dict(values))
+
+
+def test_console_is_quiet_below_warnings_unless_verbose():
+    stream = io.StringIO()
+    logs.configure("console", verbose=False, stream=stream)
+    logs.get_logger().info("backup.completed", bytes=1)
+    logs.get_logger().warning("config.warning", msg="careful")
+    assert stream.getvalue() == "swiftwal: warning: careful (config.warning)\n"
+
+
+def test_commands_log_through_structlog():
+    logs.configure("json", verbose=False, stream=io.StringIO())
+    with structlog.testing.capture_logs() as captured:
+        logs.get_logger(backup="20261129T101530Z").info("backup.completed", bytes=42)
+    assert captured == [{"backup": "20261129T101530Z", "bytes": 42, "event": "backup.completed",
+                         "log_level": "info"}]
