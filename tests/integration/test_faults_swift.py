@@ -36,7 +36,8 @@ def proxy(swift):
 def proxied_store(base, swiftwal_bin, swift, proxy):
     url = f"http://{proxy.url_host}/auth/v1.0"
     return make_store("swift", str(make_reachable(base)), swiftwal_bin, swift,
-                      {"OS_AUTH_URL": url, "TIMEOUT": str(TIMEOUT)})
+                      # gzip: a quiet segment must still be larger than the cut point
+                      {"OS_AUTH_URL": url, "TIMEOUT": str(TIMEOUT), "COMPRESSION": "gzip"})
 
 
 def timed(store, *args, cwd="/"):
