@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 from swiftwal.commands import catalog
 from swiftwal.commands.listing import human_size
+from swiftwal.domain.errors import SwiftwalError
+from swiftwal.domain.timeline import TimelineHistory
+from swiftwal.domain.walchain import wal_chain
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, wal_order_key
 
 INFO_FORMAT = 1
@@ -31,9 +34,10 @@ def run(ctx, args) -> int:
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     backups = catalog.load_backups(storage)
     wal = catalog.load_wal(storage, segment_size)
-    report = summarise(backups, wal, now, segment_size)
+    histories = catalog.load_histories(storage, wal, catalog.decompress)
+    report = summarise(backups, wal, now, segment_size, histories)
     report["store"] = storage.describe()
-    report["prune"] = _prune_preview(ctx, args, backups, wal, now, segment_size)
+    report["prune"] = _prune_preview(args, backups, wal, now, segment_size, histories)
     if args.json:
         ctx.print(json.dumps(report, indent=2))
     else:
@@ -46,7 +50,8 @@ def _age(moment: Optional[datetime.datetime], now: datetime.datetime) -> Optiona
     return None if moment is None else round((now - moment).total_seconds(), 1)
 
 
-def summarise(backups, wal, now: datetime.datetime, segment_size: int) -> Dict[str, object]:
+def summarise(backups, wal, now: datetime.datetime, segment_size: int,
+              histories: Optional[Mapping[int, TimelineHistory]] = None) -> Dict[str, object]:
     """The report as JSON-ready data (no I/O)."""
     newest = backups[-1] if backups else None
     newest_end = None if newest is None else (newest.finished_at or newest.key.time)
@@ -72,9 +77,30 @@ def summarise(backups, wal, now: datetime.datetime, segment_size: int) -> Dict[s
             else last.last_modified.isoformat(),
             "age_s": None if last is None else _age(last.last_modified, now),
         },
-        "gaps": find_gaps([w.wal_file for w in segments],
-                          backups[0].start_number() if backups else 0, segment_size),
+        "gaps": (backup_gaps(backups, [w.wal_file for w in segments], histories or {},
+                             segment_size)
+                 if backups else find_gaps([w.wal_file for w in segments], 0, segment_size)),
     }
+
+
+def backup_gaps(backups, segments: List[Segment], histories: Mapping[int, TimelineHistory],
+                segment_size: int) -> List[dict]:
+    """Every gap that stops recovery from some backup short of the end of the
+    archive, along the timeline it follows (what ``verify --all`` reports)."""
+    found = []
+    for record in backups:  # oldest first: a newer backup's gap is a tail of an older one's
+        try:
+            chain = wal_chain(record, histories, segments)
+        except SwiftwalError:
+            continue  # a history verify reports as unreadable: not a gap
+        for gap in chain.gaps:
+            if not any(gap.last == seen.last
+                       and seen.first.number(segment_size) <= gap.first.number(segment_size)
+                       for seen in found):
+                found.append(gap)
+    found.sort(key=lambda g: (g.first.number(segment_size), g.first.timeline))
+    return [{"timeline": g.first.timeline, "first": str(g.first), "last": str(g.last),
+             "count": g.count} for g in found]
 
 
 def find_gaps(segments: List[Segment], from_number: int, segment_size: int) -> List[dict]:
@@ -98,7 +124,7 @@ def find_gaps(segments: List[Segment], from_number: int, segment_size: int) -> L
     return gaps
 
 
-def _prune_preview(ctx, args, backups, wal, now, segment_size) -> Optional[dict]:
+def _prune_preview(args, backups, wal, now, segment_size, histories) -> Optional[dict]:
     if args.keep_backups is None or not backups:
         return None
     from swiftwal.commands.prune import plan_json
@@ -107,7 +133,6 @@ def _prune_preview(ctx, args, backups, wal, now, segment_size) -> Optional[dict]
     policy = PrunePolicy(keep_backups=args.keep_backups, keep_wals=args.keep_wals,
                          keep_newer_than=None if args.keep_days is None
                          else datetime.timedelta(days=args.keep_days), now=now)
-    histories = catalog.load_histories(ctx.storage, wal, catalog.decompress)
     plan = plan_prune(backups, [w.wal_file for w in wal], policy, histories=histories,
                       segment_size=segment_size)
     delete = plan_json(plan, True)

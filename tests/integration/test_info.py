@@ -34,3 +34,13 @@ def test_info_reports_the_newest_backup_the_last_segment_and_gaps(tmp_path, swif
     text = store.run("info").stdout
     assert f"1 segments missing on timeline 1: {missing} to {missing}" in text
     assert f"Newest backup:  {key}" in text
+
+    # The backup's own first segment gone: nothing before it on the path is archived
+    # any more, yet recovery from the backup cannot start: that is a gap too.
+    backup = json.loads(store.run("list-backups", "--json").stdout)["backups"][-1]
+    start = backup["start_segment"]
+    for name in os.listdir(wal_dir):
+        if name[:24] < start or name.startswith(start):
+            os.unlink(os.path.join(wal_dir, name))
+    gaps = json.loads(store.run("info", "--json").stdout)["gaps"]
+    assert gaps[0]["first"] == start, gaps

@@ -196,3 +196,16 @@ def archives(draw, max_timelines: int = 4, max_number: int = 24) -> Archive:
         backups.append(plain_backup(key, tl, start, size))
     now = base + datetime.timedelta(days=draw(st.integers(0, 40)))
     return Archive(size, histories, known, tuple(files), tuple(backups), now)
+
+
+def numbered_record(start: int, stop: int, timeline: int = 1, wal_included: bool = False,
+                    size: int = 16 * MIB) -> BackupRecord:
+    """A backup from segment ``start`` to ``stop`` (for WAL-chain tests)."""
+    return BackupRecord(
+        key=BackupKey.parse("20260101T000000Z"), label="l", start_lsn=Lsn(start * size + 40),
+        stop_lsn=Lsn(stop * size + 100), timeline=timeline,
+        start_segment=Segment.from_number(timeline, start, size),
+        stop_segment=Segment.from_number(timeline, stop, size), pg_version="15",
+        system_identifier="1", segment_size=size, raw_size=1, stored_size=1,
+        data_object="backups/20260101T000000Z/base.tar.zst", compression="zstd", sha256=None,
+        wal_included=wal_included, finished_at=None)

@@ -6,9 +6,10 @@ import shlex
 from hypothesis import given, strategies as st
 
 from swiftwal.commands.check import FAIL, _config_option, judge_archive_command
-from swiftwal.commands.info import find_gaps
+from swiftwal.commands.info import backup_gaps, find_gaps
 from swiftwal.config import Settings
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment
+from tests.unit.strategies import numbered_record as record
 
 SIZE = DEFAULT_SEGMENT_SIZE
 
@@ -46,3 +47,25 @@ def test_the_config_file_is_found_however_it_is_given(path, form):
                         "swiftwal restore-wal %f %p", "'unbalanced"]))
 def test_commands_that_do_not_archive_with_swiftwal_fail(command):
     assert judge_archive_command(command, Settings(values={})).status == FAIL
+
+
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=4), st.integers(-3, 4),
+       st.sets(st.integers(0, 90)), st.integers(0, 90))
+def test_info_reports_every_hole_from_the_oldest_backup_start_to_the_last_segment(
+        starts, lead, holes, last):
+    """Even a hole that begins exactly at a backup's start, before anything on
+    its timeline was archived (which a per-timeline scan cannot see)."""
+    backups = [record(start, start) for start in sorted(starts)]
+    oldest = backups[0].start_number()
+    first = max(0, oldest + lead)  # the archive may begin before, at or after the start
+    archived = [Segment.from_number(1, n, SIZE) for n in range(first, last + 1)
+                if n not in holes or n == last]
+    gaps = backup_gaps(backups, archived, {}, SIZE)
+    reported = set()
+    for gap in gaps:
+        number = Segment.parse(gap["first"], SIZE).number(SIZE)
+        reported |= set(range(number, number + gap["count"]))
+    expected = ({n for n in range(oldest, last) if n in holes or n < first}
+                if archived else set())
+    assert reported == expected
+    assert len(gaps) == len({(g["first"], g["last"]) for g in gaps})

@@ -1,30 +1,19 @@
 """verify's WAL plan: every segment recovery reads from a backup, and every gap."""
 from __future__ import annotations
 
-import datetime
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from swiftwal.commands.verify import plan_wal_check
-from swiftwal.domain.backup import BackupKey, BackupRecord
 from swiftwal.domain.lsn import Lsn
 from swiftwal.domain.timeline import HistoryEntry, TimelineHistory
 from swiftwal.domain.walnames import Segment
+from tests.unit.strategies import numbered_record
 
 SIZE = 16 * 1024 * 1024
-UTC = datetime.timezone.utc
 
 
-def record(start: int, stop: int, timeline: int = 1, wal_included: bool = False) -> BackupRecord:
-    return BackupRecord(
-        key=BackupKey.parse("20260101T000000Z"), label="l", start_lsn=Lsn(start * SIZE + 40),
-        stop_lsn=Lsn(stop * SIZE + 100), timeline=timeline,
-        start_segment=Segment.from_number(timeline, start, SIZE),
-        stop_segment=Segment.from_number(timeline, stop, SIZE), pg_version="15",
-        system_identifier="1", segment_size=SIZE, raw_size=1, stored_size=1,
-        data_object="backups/20260101T000000Z/base.tar.zst", compression="zstd", sha256=None,
-        wal_included=wal_included, finished_at=None)
+record = numbered_record
 
 
 def seg(number: int, timeline: int = 1) -> Segment:
