@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import time
 import uuid
 
@@ -12,7 +13,8 @@ import pytest
 from swiftwal.adapters.storage.factory import open_storage
 from swiftwal.adapters.storage.swift import SwiftStorage
 from swiftwal.adapters.storage.swift_settings import SwiftSettings
-from swiftwal.domain.errors import AuthenticationFailed, StorageUnavailable
+from swiftwal.domain.errors import (AuthenticationFailed, IntegrityError, StorageError,
+                                    StorageUnavailable)
 
 pytestmark = pytest.mark.integration
 
@@ -134,3 +136,86 @@ def test_factory_opens_swift_with_the_url_container(swift, tmp_path):
     assert store.describe() == f"swift://from-url (auth {swift.auth_url})"
     assert open_storage(None, settings_for(swift, container="c")).container == "c"
     assert open_storage(f"file://{tmp_path}", None).describe() == f"file://{tmp_path}"
+
+
+def segment_headers(store: SwiftStorage, name: str) -> dict[str, dict]:
+    conn = store._conn()
+    return {n: conn.head_object(store.container, n) for n in all_names(store)
+            if n.startswith(f".segments/{name}/")}
+
+
+def test_segments_expire_until_the_manifest_is_committed(swift):
+    store = SwiftStorage(settings_for(swift, large_object_size=64 << 10), buffer_size=16 << 10)
+    data = os.urandom(300 << 10)
+    seen: list[dict] = []
+
+    class Watching(io.BytesIO):
+        """Looks at the stored segments while the upload is still reading."""
+
+        def read(self, n=-1):
+            if self.tell() > (200 << 10) and not seen:
+                deadline = time.monotonic() + 10
+                while not seen or not seen[-1] and time.monotonic() < deadline:
+                    seen.append(segment_headers(store, "obj"))
+            return super().read(min(n, 8 << 10) if n and n > 0 else 8 << 10)
+
+    store.put("obj", Watching(data))
+    assert seen[-1], "no segment was stored while reading"
+    for headers in seen[-1].values():
+        left = int(headers["x-delete-at"]) - time.time()
+        assert 6 * 86400 < left <= 7 * 86400 + 5
+    committed = segment_headers(store, "obj")
+    assert len(committed) == 5 and set(seen[-1]) <= set(committed)
+    assert not [n for n, h in committed.items() if "x-delete-at" in h]
+    with store.get("obj") as reader:
+        assert reader.info.size == len(data) and reader.read() == data
+
+
+def test_a_failed_upload_commits_nothing_and_deletes_its_segments(swift):
+    store = SwiftStorage(settings_for(swift, large_object_size=64 << 10), buffer_size=16 << 10)
+    store.put("obj", io.BytesIO(b"old"))
+
+    class Failing(io.BytesIO):
+        def read(self, n=-1):
+            if self.tell() > (250 << 10):
+                raise OSError("source broke")
+            return super().read(min(n, 8 << 10) if n and n > 0 else 8 << 10)
+
+    with pytest.raises(OSError, match="source broke"):
+        store.put("obj", Failing(os.urandom(400 << 10)))
+    assert all_names(store) == ["obj"]
+    with store.get("obj") as reader:
+        assert reader.read() == b"old"
+
+
+def test_an_object_beyond_one_manifest_nests_sub_manifests(swift):
+    store = SwiftStorage(settings_for(swift, large_object_size=4 << 10), buffer_size=4 << 10)
+    store.manifest_limit = 3
+    data = os.urandom(7 * (4 << 10) + 5)  # 8 segments: 3 sub-manifests of 3, 3, 2
+    info = store.put("nested", io.BytesIO(data))
+    assert info.size == len(data)
+    names = [n for n in all_names(store) if n.startswith(".segments/nested/")]
+    assert len([n for n in names if "/manifest-" in n]) == 3 and len(names) == 11
+    assert not [n for n, h in segment_headers(store, "nested").items() if "x-delete-at" in h]
+    with store.get("nested") as reader:
+        assert reader.info.size == len(data)
+        assert reader.read(1000) + reader.read() == data
+    _, plain = store._conn().get_object(store.container, "nested")  # Swift agrees
+    assert plain == data and store.stat("nested").etag == info.etag
+    with pytest.raises(StorageError, match="more than 9 segments"):
+        store.put("too-big", io.BytesIO(os.urandom(9 * (4 << 10) + 1)))
+    assert not [n for n in all_names(store) if n.startswith(".segments/too-big/")]
+    store.delete(["nested"])
+    assert all_names(store) == []
+
+
+def test_a_corrupted_segment_is_refused_on_read(swift):
+    store = SwiftStorage(settings_for(swift, large_object_size=64 << 10), buffer_size=16 << 10)
+    data = os.urandom(100 << 10)
+    store.put("obj", io.BytesIO(data))
+    victim = sorted(segment_headers(store, "obj"))[1]
+    store._conn().put_object(store.container, victim, b"x" * (36 << 10))  # same size
+    with pytest.raises(IntegrityError):
+        with store.get("obj") as reader:
+            while reader.read(4096):
+                pass

@@ -1,17 +1,21 @@
 """The OpenStack Swift store, through python-swiftclient (imported lazily:
 this module is on the ``archive_command`` path and must import fast).
 
-Uploads stream.  A stream that ends within ``buffer_size`` bytes (and within
-the large-object size) goes up as one plain object with its MD5 as ETag, so
-Swift checks it.  A longer stream of known size up to the large-object size is
-a plain streamed PUT whose returned ETag is checked afterwards.  Anything else
-is a Static Large Object: segments of at most the large-object size under
-``.segments/<name>/<upload-id>/<00000001>`` in the same container, then the
-manifest (create-only applies to the manifest PUT).  So a stream of unknown
-size that ends after ``buffer_size`` but within one segment is an SLO of one
-segment.  A failed upload deletes the segments it wrote; a killed process
-leaves them (never a manifest) under ``.segments/``, where a later overwrite
-of the same name removes them.  ``list`` never shows ``.segments/``.
+Uploads stream.  A stream that ends within ``buffer_size`` bytes (16 MiB by
+default, and within the large-object size) goes up as one plain object with
+its MD5 as ETag, so Swift checks it.  A longer stream of known size up to the
+large-object size is a plain streamed PUT whose returned ETag is checked
+afterwards.  Anything else is a Static Large Object (see ``swift_segments``):
+segments of at most 16 MiB (and at most the large-object size) under
+``.segments/<name>/<upload-id>/<00000001>`` in the same container, sent
+``PARALLEL`` at a time from a fixed number of buffers, each with
+``X-Delete-After`` until all are stored, then the manifest (create-only
+applies to the manifest PUT).  A failed upload deletes the segments it wrote;
+a killed process leaves them (never a manifest) under ``.segments/``, where a
+later overwrite of the same name or ``prune`` removes them, or they expire by
+themselves.  ``list`` never shows ``.segments/``.  Reading a Static Large
+Object fetches its segments in parallel, in order, checking each against the
+manifest.
 """
 from __future__ import annotations
 
@@ -23,9 +27,14 @@ import time
 import uuid
 from typing import BinaryIO, Iterable, Iterator, Mapping
 
+import attrs
+
 from swiftwal.adapters.storage.port import (
-    RESERVED_PREFIX, ObjectInfo, check_metadata, check_name)
+    RESERVED_PREFIX, ObjectInfo, ObjectReader, check_metadata, check_name)
 from swiftwal.adapters.storage.swift_session import SwiftSession, status
+from swiftwal.adapters.storage.swift_segments import (
+    SegmentReader, SegmentUpload, ThreadConnections, fetch_checked, manifest_items,
+    ordered_map, slo_etag)
 from swiftwal.adapters.storage.swift_settings import SwiftSettings
 from swiftwal.adapters.storage.swift_upload import CHUNK, Source, Stored, Window
 from swiftwal.adapters.storage.swift_wire import (
@@ -38,10 +47,23 @@ __all__ = ["SwiftSettings", "SwiftStorage"]
 
 # Below this, an object never needs a segment whatever the cluster: no /info request.
 _ALWAYS_PLAIN = 1 << 20
+#: Largest segment of a large object: memory holds a few of them at once.
+SEGMENT_BUFFER = 16 << 20
+#: Memory for segment buffers of one upload (at least two buffers, whatever it says).
+BUFFER_BUDGET = 64 << 20
+#: Seconds before an uncommitted segment deletes itself (``SEGMENT_EXPIRY``).
+SEGMENT_EXPIRY = 7 * 86400
 
 
 class SwiftStorage(SwiftSession):
     """One Swift container as a ``Storage``.  Safe to share between threads."""
+
+    #: Items per manifest; None follows the cluster (tests set a small one).
+    manifest_limit: int | None = None
+
+    def __init__(self, settings: SwiftSettings, *, buffer_size: int = SEGMENT_BUFFER,
+                 **kwargs) -> None:
+        super().__init__(settings, buffer_size=buffer_size, **kwargs)
 
     # -- put -----------------------------------------------------------------------------
 
@@ -120,28 +142,24 @@ class SwiftStorage(SwiftSession):
         if info and "slo" not in info:
             raise StorageError(f"{self._where} does not support static large objects, needed "
                                f"for {name} (larger than {self.segment_size()} bytes)")
-        max_segments = int(info.get("slo", {}).get("max_manifest_segments", 1000))
-        seg_size = self.segment_size()
+        limit = self.manifest_limit or int(info.get("slo", {}).get("max_manifest_segments",
+                                                                   1000))
+        piece = min(self.segment_size(), SEGMENT_BUFFER)
         if "If-None-Match" in headers and self._exists(name):
             raise AlreadyExists(f"{name} already exists in {self._where}")
         self._ensure_container()
+        main = self._conn()
+        if not main.url or not main.token:
+            main.url, main.token = main.get_auth()
         upload = f"{int(time.time())}-{uuid.uuid4().hex[:16]}"
-        manifest: list[dict] = []
+        workers = ThreadConnections(lambda: self._new_connection(preauth=(main.url, main.token)))
+        sender = SegmentUpload(
+            connect=workers, container=self.container,
+            name=name, upload=upload, segment_size=piece,
+            buffers=max(2, min(self._parallel() + 1, BUFFER_BUDGET // piece)), limit=limit,
+            expiry=self._segment_expiry())
         try:
-            while not manifest or not source.at_end():
-                if len(manifest) >= max_segments:
-                    raise StorageError(
-                        f"{name} needs more than {max_segments} segments of {seg_size} bytes",
-                        hint="raise the large-object size (at most the cluster's max_file_size)")
-                window = Window(source, seg_size)
-                segment = f"{SEGMENTS}{name}/{upload}/{len(manifest) + 1:08d}"
-                etag = self._conn().put_object(self.container, segment, window,
-                                               chunk_size=CHUNK)
-                if etag != window.md5.hexdigest():
-                    raise IntegrityError(f"swift stored segment {segment} with etag {etag}, "
-                                         f"expected {window.md5.hexdigest()}")
-                manifest.append({"path": f"/{self.container}/{segment}", "etag": etag,
-                                 "size_bytes": window.size})
+            manifest = sender.send(source.take)
             body = json.dumps(manifest).encode()
             response: dict = {}
             try:
@@ -155,11 +173,20 @@ class SwiftStorage(SwiftSession):
         except BaseException:
             self.close()
             with contextlib.suppress(Exception):
-                for item in manifest:
-                    self._conn().delete_object(self.container, item["path"].split("/", 2)[2])
+                conn = self._conn()
+                for segment in reversed(sender.written):  # sub-manifests before their parts
+                    with contextlib.suppress(Exception):
+                        conn.delete_object(self.container, segment)
             raise
-        return Stored.of(response, etag, upload,
-                          [item["path"].split("/", 2)[2] for item in manifest])
+        finally:
+            workers.close()
+        return Stored.of(response, etag, upload, list(sender.written))
+
+    def _parallel(self) -> int:
+        return max(1, int(getattr(self.settings, "parallel", None) or 4))
+
+    def _segment_expiry(self) -> int:
+        return int(getattr(self.settings, "segment_expiry", None) or SEGMENT_EXPIRY)
 
     def _confirm_winner(self, name: str, token: str, stored: "Stored",
                         duration: float) -> None:
@@ -218,7 +245,10 @@ class SwiftStorage(SwiftSession):
             raise InvalidInput(f"invalid object name {name!r}")
 
     @contextlib.contextmanager
-    def get(self, name: str) -> Iterator[Reader]:
+    def get(self, name: str) -> Iterator[ObjectReader]:
+        """A Static Large Object is read from its manifest, its segments fetched
+        ``parallel`` at a time and handed out in order; anything else (plain
+        objects, 0.2.2's Dynamic Large Objects) is one streamed GET."""
         self._check_readable(name)
         action = f"get {name}"
         main = self._conn()
@@ -227,12 +257,44 @@ class SwiftStorage(SwiftSession):
                 main.url, main.token = main.get_auth()
             # A reader of its own: the caller may use the store while it reads.
             conn = self._new_connection(preauth=(main.url, main.token))
+        workers = ThreadConnections(lambda: self._new_connection(preauth=(main.url, main.token)))
+        reader = None
         try:
             with self._translating(action):
-                headers, body = conn.get_object(self.container, name, resp_chunk_size=CHUNK)
-            yield Reader(info_from_headers(name, headers), body, action, self._where)
+                headers, body = conn.get_object(self.container, name, resp_chunk_size=CHUNK,
+                                                query_string="multipart-manifest=get")
+                if headers.get("x-static-large-object", "").lower() == "true":
+                    reader = self._slo_reader(name, headers, body, workers, action)
+                elif headers.get("x-object-manifest"):
+                    body.close()
+                    headers, body = conn.get_object(self.container, name,
+                                                    resp_chunk_size=CHUNK)
+            if reader is None:
+                reader = Reader(info_from_headers(name, headers), body, action, self._where)
+            yield reader
         finally:
+            if isinstance(reader, SegmentReader):
+                reader.close()
+            workers.close()
             conn.close()
+
+    def _slo_reader(self, name: str, headers, body, workers, action: str) -> SegmentReader:
+        top = json.loads(b"".join(body))
+
+        def fetch_manifest(path: str) -> list:
+            owner, _, obj = path.lstrip("/").partition("/")
+            _, data = workers().get_object(owner, obj, query_string="multipart-manifest=get")
+            return json.loads(data)
+
+        def get_segment(owner: str, obj: str) -> bytes:
+            return workers().get_object(owner, obj)[1]
+
+        info = info_from_headers(name, headers)
+        info = attrs.evolve(info, size=sum(int(item["bytes"]) for item in top),
+                            etag=slo_etag(item["hash"] for item in top))
+        chunks = ordered_map(fetch_checked(get_segment, self.container),
+                             manifest_items(fetch_manifest, top), self._parallel())
+        return SegmentReader(info, chunks, action, self._where)
 
     def stat(self, name: str) -> ObjectInfo:
         self._check_readable(name)

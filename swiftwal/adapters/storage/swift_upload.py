@@ -71,6 +71,18 @@ class Source:
         self.sha256.update(data)
         return data
 
+    def take(self, n: int) -> bytes:
+        """Exactly ``n`` bytes, fewer only at the end."""
+        parts = []
+        have = 0
+        while have < n:
+            data = self.read(n - have)
+            if not data:
+                break
+            parts.append(data)
+            have += len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
 
 class Window:
     """At most ``limit`` bytes of a ``Source``, as a one-shot file for a PUT body.
