@@ -37,12 +37,16 @@ def parse_wal_header(head: bytes, name: str) -> WalHeader:
 
 
 def check_segment_header(head: bytes, segment: Segment, file_size: int, name: str) -> WalHeader:
-    """The header must describe the segment its file name says it is."""
+    """The header must describe the segment its file name says it is.
+
+    The first segment of a new timeline may start with pages of an ancestor
+    (lower) timeline: at a switch inside a segment, PostgreSQL copies the part
+    before the switch point from the parent's segment."""
     header = parse_wal_header(head, name)
     if header.segment_size != file_size:
         raise InvalidInput(f"{name} is {file_size} bytes but its header says {header.segment_size}")
     expected = segment.start_lsn(file_size).value
-    if header.timeline != segment.timeline or header.page_address != expected:
+    if header.timeline > segment.timeline or header.page_address != expected:
         raise InvalidInput(f"{name} holds the WAL of timeline {header.timeline} at "
                            f"{header.page_address >> 32:X}/{header.page_address & 0xFFFFFFFF:X}, "
                            f"not what its name says")
