@@ -80,7 +80,8 @@ def check_metadata(metadata, key: bytes | None, name: str) -> bool:
     if algorithm != ALGORITHM:
         raise IntegrityError(f"{name} is encrypted with {algorithm!r}, which this swiftwal does not know")
     if key is None:
-        raise ConfigError(f"{name} is encrypted and no encryption key is configured")
+        raise ConfigError(f"{name} is encrypted and no encryption key is configured",
+                          hint="set ENCRYPTION_KEY_FILE")
     if metadata.get(META_KEY_ID) not in (None, key_id(key)):
         raise ConfigError(f"{name} was encrypted with another key (id {metadata.get(META_KEY_ID)}, "
                           f"configured {key_id(key)})")
@@ -225,3 +226,53 @@ def decrypt_bytes(data: bytes, key: bytes, name: str = "object") -> bytes:
     import io
 
     return DecryptingReader(io.BytesIO(data), key, name).read()
+
+
+#: The setting naming the key file (``ENCRYPTION_KEY_FILE``).
+SETTING = "ENCRYPTION_KEY_FILE"
+
+
+def configured_key(settings) -> bytes | None:
+    """The key of ``ENCRYPTION_KEY_FILE``, None when encryption is off."""
+    path = settings.get(SETTING)
+    return load_key(path) if path else None
+
+
+def encrypted(name: str, key: bytes | None, *sources) -> bool:
+    """Whether any metadata mapping in ``sources`` says ``name`` is encrypted;
+    every source is checked, so a wrong or missing key is refused by name."""
+    return any([check_metadata(source or {}, key, name) for source in sources])
+
+
+def record_metadata(record) -> dict[str, str]:
+    """What a backup record says of its data object's encryption, as object metadata."""
+    if not getattr(record, "encryption", None):
+        return {}
+    found = {META_ALGORITHM: record.encryption}
+    if record.encryption_key_id:
+        found[META_KEY_ID] = record.encryption_key_id
+    return found
+
+
+def plain_stored(data: bytes, key: bytes | None, name: str, metadata=None) -> bytes:
+    """The stored bytes of ``name`` with the encryption taken off, if any.
+
+    The header is trusted as much as the metadata: an object copied without
+    its metadata is still recognised (compressed data never starts with
+    ``MAGIC``), and an object whose metadata says encrypted but whose header
+    is gone fails authentication."""
+    if not (encrypted(name, key, metadata) or data[:len(MAGIC)] == MAGIC):
+        return data
+    if key is None:
+        raise ConfigError(f"{name} is encrypted and no encryption key is configured",
+                          hint=f"set {SETTING}")
+    return decrypt_bytes(data, key, name)
+
+
+def history_reader(key: bytes | None):
+    """A ``codec_reader`` for ``catalog.load_histories``: decrypts, then decompresses."""
+    def read(codec: str, data: bytes) -> bytes:
+        from swiftwal.adapters.compression import decompress_bytes
+
+        return decompress_bytes(codec, plain_stored(data, key, "a timeline history file"))
+    return read

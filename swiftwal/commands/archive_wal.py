@@ -2,7 +2,10 @@
 
 PostgreSQL may call archive_command again for a file it already archived
 (after a crash): identical content succeeds, different content is refused
-unless --force.
+unless --force.  With ``ENCRYPTION_KEY_FILE`` the compressed bytes are
+encrypted before they leave (``swiftwal.adapters.crypto``); the "identical
+content" test compares the SHA-256 of the original bytes, since the same
+file never encrypts to the same object twice.
 
 PostgreSQL waits for each call before it offers the next segment, so a busy
 server's backlog drains one process at a time.  With look-ahead
@@ -39,6 +42,7 @@ def add_arguments(commands, name: str) -> None:
 def run(ctx, args) -> int:
     started = time.monotonic()
     wal_name = os.path.basename(args.path)
+    key = encryption_key(ctx)  # a missing key file fails before anything is stored
     data = _read(args.path)
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
     digest = hashlib.sha256(data).hexdigest()
@@ -50,7 +54,7 @@ def run(ctx, args) -> int:
     spool = _open_spool(ctx, root) if lookahead and not args.force else None
     stored = None
     if spool is None:
-        outcome, stored = _store(ctx, wal_name, data, digest, args.path, args.force, set())
+        outcome, stored = _store(ctx, wal_name, data, digest, args.path, args.force, set(), key)
     elif spool.matches(wal_name, len(data), digest):
         outcome = events.WAL_ARCHIVED  # stored ahead by an earlier call
     else:
@@ -59,7 +63,7 @@ def run(ctx, args) -> int:
                 outcome = events.WAL_ARCHIVED
             else:
                 outcome, stored = _store_with_lookahead(ctx, spool, args.path, wal_name, data,
-                                                        digest, lookahead)
+                                                        digest, lookahead, key)
     if spool is not None:
         spool.forget(wal_name)
     sizes = {"ahead": True} if stored is None else {"stored_bytes": stored}
@@ -69,7 +73,7 @@ def run(ctx, args) -> int:
     return 0
 
 
-def _store_with_lookahead(ctx, spool, path, wal_name, data, digest, lookahead):
+def _store_with_lookahead(ctx, spool, path, wal_name, data, digest, lookahead, key):
     from concurrent.futures import ThreadPoolExecutor
 
     from swiftwal.adapters.spool import ready_segments
@@ -78,24 +82,24 @@ def _store_with_lookahead(ctx, spool, path, wal_name, data, digest, lookahead):
     ahead = ready_segments(os.path.join(directory, "archive_status"), wal_name, lookahead)
     identities: set[str] = set()
     if not ahead:
-        return _store(ctx, wal_name, data, digest, path, False, identities)
+        return _store(ctx, wal_name, data, digest, path, False, identities, key)
     spool.sweep()
     with ThreadPoolExecutor(max_workers=setting(ctx, "PARALLEL", 4)) as pool:
-        own = pool.submit(_store, ctx, wal_name, data, digest, path, False, identities)
+        own = pool.submit(_store, ctx, wal_name, data, digest, path, False, identities, key)
         for name in ahead:
             pool.submit(_store_ahead, ctx, spool, os.path.join(directory, name), name,
-                        identities)
+                        identities, key)
         return own.result()
 
 
-def _store_ahead(ctx, spool, path: str, wal_name: str, identities: set[str]) -> None:
+def _store_ahead(ctx, spool, path: str, wal_name: str, identities: set[str], key) -> None:
     """Store another ``.ready`` segment; record it only once the store has it."""
     try:
         data = _read(path)
         digest = hashlib.sha256(data).hexdigest()
         if spool.matches(wal_name, len(data), digest):
             return
-        _store(ctx, wal_name, data, digest, path, False, identities)
+        _store(ctx, wal_name, data, digest, path, False, identities, key)
         spool.record(wal_name, len(data), digest,
                      layout.wal_object_name(wal_name, ctx.settings.compression))
     except Exception as error:  # its own call will do it, and report
@@ -104,7 +108,7 @@ def _store_ahead(ctx, spool, path: str, wal_name: str, identities: set[str]) -> 
 
 
 def _store(ctx, wal_name: str, data: bytes, digest: str, path: str, force: bool,
-           identities: set[str]) -> tuple[str, int]:
+           identities: set[str], key: bytes | None = None) -> tuple[str, int]:
     """Store one WAL file create-only; ``(event, stored bytes)`` once it is durable."""
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
     storage = ctx.storage
@@ -116,18 +120,25 @@ def _store(ctx, wal_name: str, data: bytes, digest: str, path: str, force: bool,
             identities.add(identity)
     codec = ctx.settings.compression
     stored = _compress(codec, data)
+    extra = {}
+    if key is not None:
+        from swiftwal.adapters import crypto
+
+        stored = crypto.encrypt_bytes(stored, key)
+        extra = crypto.object_metadata(key)
     metadata = {
         "sha256": digest,
         "size": str(len(data)),
         "compression": codec,
         "stored-sha256": hashlib.sha256(stored).hexdigest(),
+        **extra,
     }
     name = layout.wal_object_name(wal_name, codec)
     outcome = events.WAL_ARCHIVED
     try:
         storage.put(name, io.BytesIO(stored), metadata=metadata, create_only=True, size=len(stored))
     except errors.AlreadyExists:
-        if _same_content(storage, name, codec, digest):
+        if _same_content(storage, name, codec, digest, key):
             outcome = events.WAL_ALREADY_ARCHIVED
         elif force:
             storage.put(name, io.BytesIO(stored), metadata=metadata, size=len(stored))
@@ -197,12 +208,21 @@ def _compress(codec: str, data: bytes) -> bytes:
     return compress_bytes(codec, data)
 
 
-def _same_content(storage, name: str, codec: str, digest: str) -> bool:
+def _same_content(storage, name: str, codec: str, digest: str, key) -> bool:
     info = storage.stat(name)
     recorded = info.metadata.get("sha256")
     if recorded:
         return recorded == digest
     from swiftwal.adapters.compression import decompress_bytes
+    from swiftwal.adapters.crypto import plain_stored
 
     with storage.get(name) as reader:
-        return hashlib.sha256(decompress_bytes(codec, reader.read())).hexdigest() == digest
+        stored = plain_stored(reader.read(), key, name, reader.info.metadata)
+        return hashlib.sha256(decompress_bytes(codec, stored)).hexdigest() == digest
+
+
+def encryption_key(ctx):
+    """The configured encryption key, None when encryption is off."""
+    from swiftwal.adapters.crypto import configured_key
+
+    return configured_key(ctx.settings)

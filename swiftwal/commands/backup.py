@@ -1,6 +1,6 @@
-"""backup: pg_basebackup (tar to stdout) -> compress -> stream into the store,
-then the metadata object, written create-only and last: a backup exists only
-once it is complete."""
+"""backup: pg_basebackup (tar to stdout) -> compress -> (encrypt) -> stream into
+the store, then the metadata object, written create-only and last: a backup
+exists only once it is complete."""
 from __future__ import annotations
 
 import datetime
@@ -9,6 +9,8 @@ import json
 import time
 
 from swiftwal import events
+from swiftwal.adapters import crypto
+from swiftwal.adapters.streams import HashingReader
 from swiftwal.commands.guards import ensure_cluster_identity, server_identity
 from swiftwal.domain import errors, layout
 from swiftwal.domain.backup import BackupKey, BackupRecord, parse_backup_label
@@ -38,6 +40,7 @@ def run(ctx, args) -> int:
     started = time.monotonic()
     storage = ctx.storage
     codec = ctx.settings.compression
+    secret = encryption_key(ctx)  # a missing key file fails before pg_basebackup starts
     key = _free_key(storage)
     data_name = layout.backup_data_name(key, codec)
     ctx.log.info(events.BACKUP_STARTED, backup=str(key), store=storage.describe())
@@ -56,17 +59,25 @@ def run(ctx, args) -> int:
     # what reached the store (on a terminal only).
     progress = Progress(f"backup {key}", enabled=None if not args.progress else False)
 
+    sent = []
+
     def upload(stream):
-        return storage.put(data_name, CountingReader(stream, progress),
-                           metadata={"backup": str(key), "compression": codec})
+        metadata = {"backup": str(key), "compression": codec}
+        if secret is not None:
+            # chunk by chunk as the compressed stream comes: memory stays bounded
+            stream = crypto.EncryptingReader(stream, secret)
+            metadata.update(crypto.object_metadata(secret))
+        sent.append(HashingReader(stream))
+        return storage.put(data_name, CountingReader(sent[0], progress), metadata=metadata)
 
     try:
         stored, result = run_basebackup(options, codec, upload)
     finally:
         progress.close()
-    if stored.size != result.compressed_size:
+    sent_size, sent_sha256 = sent[0].size, sent[0].sha256
+    if stored.size != sent_size:
         raise errors.IntegrityError(f"{data_name}: the store holds {stored.size} bytes, "
-                                    f"{result.compressed_size} were sent")
+                                    f"{sent_size} were sent")
     if result.system_identifier:
         ensure_cluster_identity(storage, result.system_identifier, result.pg_version)
     label = parse_backup_label(result.backup_label_text)
@@ -77,18 +88,26 @@ def run(ctx, args) -> int:
         stop_segment=Segment.from_lsn(result.stop_timeline or label.timeline, result.stop_lsn, segment_size)
         if result.stop_lsn is not None else None,
         pg_version=result.pg_version, system_identifier=result.system_identifier,
-        segment_size=segment_size, raw_size=result.raw_size, stored_size=result.compressed_size,
-        data_object=data_name, compression=codec, sha256=result.compressed_sha256,
-        wal_included=args.xlog, finished_at=datetime.datetime.now(datetime.timezone.utc))
+        segment_size=segment_size, raw_size=result.raw_size, stored_size=sent_size,
+        data_object=data_name, compression=codec, sha256=sent_sha256,
+        wal_included=args.xlog, finished_at=datetime.datetime.now(datetime.timezone.utc),
+        encryption=crypto.ALGORITHM if secret is not None else None,
+        encryption_key_id=crypto.key_id(secret) if secret is not None else None)
     payload = json.dumps(record.to_json_dict(), indent=2, sort_keys=True).encode()
     storage.put(layout.backup_metadata_name(key), io.BytesIO(payload), create_only=True,
                 size=len(payload), metadata={"backup": str(key)})
     if ctx.verbose:
         ctx.print(result.backup_label_text.rstrip())
     ctx.log.info(events.BACKUP_COMPLETED, backup=str(key), bytes=result.raw_size,
-                 stored_bytes=result.compressed_size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
+                 stored_bytes=sent_size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
                  timeline=label.timeline, duration_s=round(time.monotonic() - started, 3))
     return 0
+
+
+def encryption_key(ctx):
+    from swiftwal.commands.archive_wal import encryption_key as configured
+
+    return configured(ctx)
 
 
 def _free_key(storage) -> BackupKey:

@@ -58,7 +58,9 @@ def run(ctx, args) -> int:
         raise errors.InvariantViolated(f"there is no backup in {storage.describe()}; nothing can be pruned safely",
                                        hint="take a backup first")
     wal = catalog.load_wal(storage, segment_size)
-    histories = catalog.load_histories(storage, wal, _decompress)
+    from swiftwal.adapters.crypto import configured_key, history_reader  # encrypted histories
+
+    histories = catalog.load_histories(storage, wal, history_reader(configured_key(ctx.settings)))
     plan = plan_prune(backups, [w.wal_file for w in wal], policy, histories=histories,
                       segment_size=segment_size)
     if plan.delete_backups and not args.force:

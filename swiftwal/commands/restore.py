@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from swiftwal import events
+from swiftwal.adapters import crypto
 from swiftwal.adapters.streams import HashingReader
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
@@ -47,10 +48,13 @@ def run(ctx, args) -> int:
                                   args.target_xid, args.target_action, args.target_timeline,
                                   args.standby)
     storage = ctx.storage
-    record = _select(ctx, storage, args.key, target)
+    key = encryption_key(ctx)
+    record = _select(ctx, storage, args.key, target, key)
+    # no key, or another key: refused before the target directory is touched
+    encrypted = crypto.encrypted(record.data_object, key, crypto.record_metadata(record))
     command = None if args.no_recovery_settings else restore_command(ctx)
     prepare_restore_target(args.directory)
-    stored_bytes, raw_bytes = _unpack(storage, record, args.directory)
+    stored_bytes, raw_bytes = _unpack(storage, record, args.directory, key, encrypted)
     if command is not None:
         write_recovery_settings(args.directory, target, command)
     ctx.log.info(events.RESTORE_COMPLETED, backup=str(record.key), directory=args.directory,
@@ -63,7 +67,7 @@ def run(ctx, args) -> int:
     return 0
 
 
-def _select(ctx, storage, key: str, target: RecoveryTarget):
+def _select(ctx, storage, key: str, target: RecoveryTarget, secret):
     backups = catalog.load_backups(storage)
     if key != "latest":
         record = catalog.find_backup_in(backups, key, storage)
@@ -73,11 +77,11 @@ def _select(ctx, storage, key: str, target: RecoveryTarget):
         raise errors.BackupNotFound(f"there is no backup in {storage.describe()}")
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     histories = catalog.load_histories(storage, catalog.load_wal(storage, segment_size),
-                                       catalog.decompress)
+                                       crypto.history_reader(secret))
     return choose_backup(backups, target, histories)
 
 
-def _unpack(storage, record, directory: str):
+def _unpack(storage, record, directory: str, key, encrypted: bool):
     from swiftwal.adapters.compression import decompressing_reader
     from swiftwal.adapters.untar import safe_extract
 
@@ -85,9 +89,13 @@ def _unpack(storage, record, directory: str):
 
     progress = Progress(f"restore {record.key}", record.stored_size or None)
     with storage.get(record.data_object) as reader:
+        encrypted = crypto.encrypted(record.data_object, key, reader.info.metadata) or encrypted
         hashing = HashingReader(CountingReader(reader, progress))
+        # every chunk is authenticated, the final one included, before the commit
+        source = crypto.DecryptingReader(hashing, key, record.data_object) if encrypted else hashing
 
         def verify() -> None:
+            _drain(source)
             _drain(hashing)
             if record.stored_size is not None and hashing.size != record.stored_size:
                 raise errors.IntegrityError(f"{record.data_object} is {hashing.size} bytes, "
@@ -96,11 +104,17 @@ def _unpack(storage, record, directory: str):
                 raise errors.IntegrityError(f"{record.data_object} does not match its recorded checksum")
 
         try:
-            stats = safe_extract(decompressing_reader(record.compression, hashing), directory,
+            stats = safe_extract(decompressing_reader(record.compression, source), directory,
                                  before_commit=verify)
         finally:
             progress.close()
     return hashing.size, getattr(stats, "bytes", None)
+
+
+def encryption_key(ctx):
+    from swiftwal.commands.archive_wal import encryption_key as configured
+
+    return configured(ctx)
 
 
 def _drain(reader) -> None:

@@ -5,18 +5,27 @@ that do not exist as a matter of course.  Any failure to *know* (the store
 unreachable, a corrupt object) exits otherwise, and during targeted recovery
 (``recovery.signal`` in the working directory, which is the data directory)
 with a status above 125, so that PostgreSQL aborts instead of ending recovery
-early at the wrong point.  A standby (``standby.signal``) keeps polling.
+early at the wrong point.  A standby (``standby.signal``) keeps polling.  An encrypted object that
+cannot be decrypted (no key, another key, tampered with) is such a failure,
+never "not in the archive".
+
+A killed call can leave its hidden temp file (``.NAME.swiftwal-PID``) beside
+``%p``; the next call into that directory removes those of dead processes.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 
 from swiftwal import events
 from swiftwal.cli import EXIT_ABORT_RECOVERY, EXIT_NOT_IN_ARCHIVE
 from swiftwal.domain import errors, layout
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, parse_wal_filename
+
+# what write_atomically names its temp file: "." + the file's name + ".swiftwal-" + PID
+_TEMP_NAME = re.compile(r"\..+\.swiftwal-([0-9]+)\Z", re.DOTALL)
 
 
 def add_arguments(commands, name: str) -> None:
@@ -31,6 +40,8 @@ def run(ctx, args) -> int:
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     wal_file = parse_wal_filename(args.wal_name, segment_size)
     try:
+        key = encryption_key(ctx)
+        remove_stale_temp_files(os.path.dirname(args.path) or ".")
         spool, ahead = _prefetch_plan(ctx, wal_file, segment_size)
         data = spool.take(args.wal_name) if spool is not None else None
         if data is not None:
@@ -38,7 +49,7 @@ def run(ctx, args) -> int:
             ctx.log.info(events.WAL_RESTORED, wal_name=args.wal_name, bytes=len(data),
                          prefetched=True, duration_s=round(time.monotonic() - started, 3))
             return 0
-        found = _fetch_with_prefetch(ctx, spool, args.wal_name, args.path, ahead)
+        found = _fetch_with_prefetch(ctx, spool, args.wal_name, args.path, ahead, key)
         if found is None:
             ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)
             return EXIT_NOT_IN_ARCHIVE
@@ -78,10 +89,10 @@ def _prefetch_plan(ctx, wal_file, segment_size: int):
     return PrefetchSpool(directory), ahead
 
 
-def _fetch_with_prefetch(ctx, spool, wal_name: str, path: str, ahead: list[str]):
+def _fetch_with_prefetch(ctx, spool, wal_name: str, path: str, ahead: list[str], key):
     """Fetch ``wal_name`` into ``path`` and, in parallel, ``ahead`` into the spool."""
     if spool is None or not ahead:
-        found = fetch(ctx.storage, wal_name, ctx.settings.compression)
+        found = fetch(ctx.storage, wal_name, ctx.settings.compression, key)
         if found is not None:
             write_atomically(path, found[1])
         return found
@@ -93,8 +104,8 @@ def _fetch_with_prefetch(ctx, spool, wal_name: str, path: str, ahead: list[str])
     wanted = set(ahead)
     spool.sweep(lambda name: name.startswith(timeline) and name not in wanted)
     with ThreadPoolExecutor(max_workers=setting(ctx, "PARALLEL", 4)) as pool:
-        own = pool.submit(fetch, ctx.storage, wal_name, ctx.settings.compression)
-        later = [pool.submit(_prefetch_one, ctx, spool, name)
+        own = pool.submit(fetch, ctx.storage, wal_name, ctx.settings.compression, key)
+        later = [pool.submit(_prefetch_one, ctx, spool, name, key)
                  for name in ahead if not spool.has(name)]
         try:
             found = own.result()
@@ -107,9 +118,9 @@ def _fetch_with_prefetch(ctx, spool, wal_name: str, path: str, ahead: list[str])
     return found
 
 
-def _prefetch_one(ctx, spool, wal_name: str) -> None:
+def _prefetch_one(ctx, spool, wal_name: str, key) -> None:
     try:
-        found = fetch(ctx.storage, wal_name, ctx.settings.compression)
+        found = fetch(ctx.storage, wal_name, ctx.settings.compression, key)
         if found is not None:
             spool.put(wal_name, found[1], hashlib.sha256(found[1]).hexdigest())
     except Exception as error:  # its own call fetches it again, and reports
@@ -117,8 +128,9 @@ def _prefetch_one(ctx, spool, wal_name: str) -> None:
                       error=error.__class__.__name__)
 
 
-def fetch(storage, wal_name: str, preferred_codec: str):
-    """``(WalObject, original bytes)`` or None when no candidate object exists."""
+def fetch(storage, wal_name: str, preferred_codec: str, key: bytes | None = None):
+    """``(WalObject, original bytes)`` or None when no candidate object exists;
+    ``key`` decrypts encrypted objects."""
     for candidate in layout.wal_candidates(wal_name, preferred_codec):
         try:
             with storage.get(candidate.object_name) as reader:
@@ -126,16 +138,18 @@ def fetch(storage, wal_name: str, preferred_codec: str):
                 metadata = reader.info.metadata
         except errors.ObjectNotFound:
             continue
-        return candidate, _verified_original(candidate, stored, metadata)
+        return candidate, _verified_original(candidate, stored, metadata, key)
     return None
 
 
-def _verified_original(candidate, stored: bytes, metadata) -> bytes:
+def _verified_original(candidate, stored: bytes, metadata, key) -> bytes:
     from swiftwal.adapters.compression import decompress_bytes
+    from swiftwal.adapters.crypto import plain_stored
 
     expected = metadata.get("stored-sha256")
     if expected and hashlib.sha256(stored).hexdigest() != expected:
         raise errors.IntegrityError(f"{candidate.object_name} does not match its recorded checksum")
+    stored = plain_stored(stored, key, candidate.object_name, metadata)
     try:
         data = decompress_bytes(candidate.compression, stored)
     except Exception as exc:  # zlib.error, zstd.ZstdError: the object is damaged
@@ -170,6 +184,39 @@ def write_atomically(path: str, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def encryption_key(ctx):
+    from swiftwal.commands.archive_wal import encryption_key as configured
+
+    return configured(ctx)
+
+
+def remove_stale_temp_files(directory: str) -> None:
+    """Remove the temp files of ``write_atomically`` left by dead processes.
+
+    Only hidden names are looked at (a cheap test on each name of the listing);
+    a live PID's file is kept, even if that PID was reused by another process."""
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".") and ".swiftwal-" in n]
+    except OSError:
+        return
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if match is not None and not _alive(int(match.group(1))):
+            _remove_quietly(os.path.join(directory, name))
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a PID we wrote: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
 
 
 def in_targeted_recovery() -> bool:

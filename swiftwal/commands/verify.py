@@ -6,6 +6,10 @@ segment recovery reads from the backup's start onwards, along the latest
 timeline that passes through the backup, is in the archive with no gap up
 to the last archived segment.  The WAL plan (``plan_wal_check``) is pure;
 the rest reads the store.
+
+Encrypted objects: ``--full`` decrypts them too, so a tampered object is
+reported even when its recorded checksums were rewritten with it; a missing
+or wrong key is a configuration error (exit 3), not a verdict on the backup.
 """
 from __future__ import annotations
 
@@ -148,21 +152,27 @@ class BackupReport:
         return [head] + [f"  - {problem}" for problem in self.problems]
 
 
-def verify_backups(storage, records, full: bool, segment_size: int) -> list[BackupReport]:
-    """One report per record; the store is listed once for all of them."""
+def verify_backups(storage, records, full: bool, segment_size: int,
+                   key: bytes | None = None) -> list[BackupReport]:
+    """One report per record; the store is listed once for all of them.
+    ``key`` decrypts encrypted objects (timeline histories; with ``full``, all)."""
+    from swiftwal.adapters.crypto import history_reader
+
     wal = catalog.load_wal(storage, segment_size)
-    histories = catalog.load_histories(storage, wal, _decompress)
-    return verify_records(storage, records, wal, histories, full)
+    histories = catalog.load_histories(storage, wal, history_reader(key))
+    return verify_records(storage, records, wal, histories, full, key)
 
 
-def verify_records(storage, records, wal, histories, full: bool) -> list[BackupReport]:
+def verify_records(storage, records, wal, histories, full: bool,
+                   key: bytes | None = None) -> list[BackupReport]:
     """``verify_backups`` with the archive already listed (``catalog.load_wal``)."""
     segments = {w.wal_file: w for w in wal if isinstance(w.wal_file, Segment)}
-    return [verify_one(storage, record, histories, segments, full) for record in records]
+    return [verify_one(storage, record, histories, segments, full, key) for record in records]
 
 
-def verify_one(storage, record: BackupRecord, histories, segments, full: bool) -> BackupReport:
-    problems = list(_check_data(storage, record, full))
+def verify_one(storage, record: BackupRecord, histories, segments, full: bool,
+               key: bytes | None = None) -> BackupReport:
+    problems = list(_check_data(storage, record, full, key))
     try:
         check = plan_wal_check(record, histories, segments)
     except errors.InvalidInput as exc:
@@ -171,14 +181,14 @@ def verify_one(storage, record: BackupRecord, histories, segments, full: bool) -
     problems.extend(check.problems)
     if full:
         for segment in check.segments:
-            problems.extend(_check_wal_object(storage, segments[segment]))
+            problems.extend(_check_wal_object(storage, segments[segment], key))
     return BackupReport(str(record.key), tuple(problems), check.timeline,
                         str(check.segments[0]) if check.segments else None,
                         str(check.segments[-1]) if check.segments else None,
                         len(check.segments), full)
 
 
-def _check_data(storage, record: BackupRecord, full: bool) -> list[str]:
+def _check_data(storage, record: BackupRecord, full: bool, key: bytes | None = None) -> list[str]:
     name = record.data_object
     try:
         info = storage.stat(name)
@@ -188,26 +198,31 @@ def _check_data(storage, record: BackupRecord, full: bool) -> list[str]:
         return [f"backup object {name} holds {info.size} bytes, {record.stored_size} were stored"]
     if not full:
         return []
-    digest = hashlib.sha256()
-    count = 0
+    from swiftwal.adapters import crypto
+    from swiftwal.adapters.streams import HashingReader
+
     try:
         with storage.get(name) as reader:
-            while True:
-                chunk = reader.read(CHUNK)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                count += len(chunk)
+            hashing = HashingReader(reader)
+            source = hashing
+            if crypto.encrypted(name, key, crypto.record_metadata(record), info.metadata):
+                source = crypto.DecryptingReader(hashing, key, name)
+            while source.read(CHUNK):
+                pass
+            while hashing.read(CHUNK):  # past an early end of the encrypted stream
+                pass
     except errors.ObjectNotFound:
         return [f"backup object {name} disappeared while being read"]
-    if record.stored_size is not None and count != record.stored_size:
-        return [f"backup object {name}: read {count} bytes, {record.stored_size} were stored"]
-    if record.sha256 is not None and digest.hexdigest() != record.sha256:
+    except errors.IntegrityError as exc:  # the decryption's verdict names the object
+        return [f"backup object {exc.message}"]
+    if record.stored_size is not None and hashing.size != record.stored_size:
+        return [f"backup object {name}: read {hashing.size} bytes, {record.stored_size} were stored"]
+    if record.sha256 is not None and hashing.sha256 != record.sha256:
         return [f"backup object {name} does not match its recorded SHA-256 (corrupted)"]
     return []
 
 
-def _check_wal_object(storage, item) -> list[str]:
+def _check_wal_object(storage, item, key: bytes | None = None) -> list[str]:
     name = item.stored.object_name
     try:
         with storage.get(name) as reader:
@@ -218,6 +233,12 @@ def _check_wal_object(storage, item) -> list[str]:
     expected = metadata.get("stored-sha256")
     if expected and hashlib.sha256(stored).hexdigest() != expected:
         return [f"WAL object {name} does not match its recorded SHA-256 (corrupted)"]
+    from swiftwal.adapters.crypto import plain_stored
+
+    try:
+        stored = plain_stored(stored, key, name, metadata)
+    except errors.IntegrityError as exc:  # names the object
+        return [f"WAL object {exc.message}"]
     try:
         data = _decompress(item.stored.compression, stored)
     except Exception as exc:  # zlib.error, ZstdError: the object is damaged
@@ -239,7 +260,14 @@ def run(ctx, args) -> int:
     else:
         records = [catalog.find_backup(storage, args.key)]
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
-    reports = verify_backups(storage, records, args.full, segment_size)
+    from swiftwal.adapters.crypto import encrypted, record_metadata
+    from swiftwal.commands.archive_wal import encryption_key
+
+    key = encryption_key(ctx)
+    if args.full:  # no key, or another key: say so, rather than call every backup corrupt
+        for record in records:
+            encrypted(record.data_object, key, record_metadata(record))
+    reports = verify_backups(storage, records, args.full, segment_size, key)
     failed = [r for r in reports if not r.ok]
     ctx.log.info("verify.completed", backups=len(reports), failed=len(failed), full=args.full)
     if args.json:

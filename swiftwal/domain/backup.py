@@ -170,6 +170,10 @@ class BackupRecord:
     wal_included: bool = attrs.field(validator=attrs.validators.instance_of(bool))
     finished_at: Optional[datetime.datetime] = attrs.field(validator=_aware)
     legacy: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    #: Client-side encryption of the data object (an algorithm name such as
+    #: ``aes-256-gcm``, and the key's public id), None when stored in clear.
+    encryption: Optional[str] = attrs.field(default=None, validator=_optional(str))
+    encryption_key_id: Optional[str] = attrs.field(default=None, validator=_optional(str))
 
     def consistency_range(self) -> Tuple[Segment, Optional[Segment]]:
         """The WAL that makes the backup consistent: start to stop segment (None: unknown)."""
@@ -222,6 +226,8 @@ class BackupRecord:
             "wal_included": self.wal_included,
             "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
             "legacy": self.legacy,
+            "encryption": self.encryption,
+            "encryption_key_id": self.encryption_key_id,
         }
 
     @classmethod
@@ -259,6 +265,8 @@ class BackupRecord:
                 wal_included=reader.get("wal_included", bool),
                 finished_at=reader.optional("finished_at", str, _parse_time),
                 legacy=bool(reader.optional("legacy", bool) or False),
+                encryption=reader.optional("encryption", str),
+                encryption_key_id=reader.optional("encryption_key_id", str),
             )
         except InvalidInput as exc:
             raise type(exc)(f"invalid backup record {key}: {exc.message}", exc.hint) from None
