@@ -1,19 +1,22 @@
-"""SIGKILL of swiftwal at several points of archive-wal, restore-wal and
-restore, and a full disk on the restore target: nothing half-done ever looks
-done, and everything can be done again afterwards.  (backup killed mid-upload:
-test_verify_prune.py.)"""
+"""SIGKILL of swiftwal at several points of archive-wal, restore-wal, backup
+and restore, and a full disk on the restore target: nothing half-done ever
+looks done, and everything can be done again afterwards.  (backup killed
+mid-upload: test_verify_prune.py.)"""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, pg_env,
-                                     restore_and_recover, restore_target, rows, take_backup)
-from tests.integration.faults import kill_when, spawn
-from tests.integration.swiftwal_cli import _clean_env, make_store, postgres_dir
+from tests.integration.cycle import (archiving_primary, backup_keys, flush_archive, insert, pg_env,
+                                     restore_and_recover, restore_target, rows, server_time,
+                                     take_backup)
+from tests.integration.faults import hidden_names, kill_when, spawn
+from tests.integration.swiftwal_cli import Store, _chown_postgres, _clean_env, make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
 from tests.support.tcp_proxy import TcpProxy
 
@@ -111,3 +114,73 @@ def test_a_killed_or_disk_full_restore_leaves_a_directory_postgresql_refuses(loc
     primary.stop()
     recovered = restore_and_recover(store, key, pg_factory, "good")
     assert rows(recovered) == list(range(1, 11))
+
+
+def test_a_backup_killed_between_its_data_and_its_record_is_never_taken_for_one(
+        swift, proxy, pg_factory, tmp_path, swiftwal_bin):
+    # The backup goes through the proxy, which holds the PUT of backup.json: the
+    # data object (a large object of 1 MiB segments) is complete, the record not.
+    through_proxy = make_store("swift", str(make_reachable(tmp_path / "store")), swiftwal_bin, swift,
+                               {"OS_AUTH_URL": f"http://{proxy.url_host}/auth/v1.0",
+                                "LARGE_OBJECT_SIZE": str(1 << 20)})
+    direct = os.path.join(os.path.dirname(through_proxy.config_path), "direct.conf")
+    with open(through_proxy.config_path) as source, open(direct, "w") as target:
+        target.write(source.read().replace(f"http://{proxy.url_host}/auth/v1.0", swift.auth_url))
+    os.chmod(direct, 0o600)
+    _chown_postgres(direct)
+    store = Store("swift", direct, through_proxy.location, swiftwal_bin)
+    primary = archiving_primary(pg_factory, store)
+    primary.pgbench_init(scale=1)
+    primary.sql("CREATE TABLE t (i int)")
+    kept = take_backup(store, primary)
+    before = set(hidden_names(store, "backups/"))
+
+    stalled = stall_on(proxy, b"PUT", b"/backup.json")
+    backup = spawn(through_proxy, "backup", "-c", "fast", "-H", str(primary.socket_dir),
+                   "-p", str(primary.port), "-U", "postgres", env=pg_env(primary))
+    assert kill_when(backup, stalled, what="the PUT of backup.json") != 0
+    proxy.set_mode("pass")
+    left = sorted(set(hidden_names(store, "backups/")) - before)
+    killed = {name.split("/")[-2] for name in left if name.startswith("backups/")}
+    assert len(killed) == 1, left
+    data = [n for n in left if n.startswith("backups/") and "/base." in n]
+    assert data and any(n.startswith(".segments/") for n in left), left
+    assert not any(n.endswith("/backup.json") for n in left)
+
+    assert backup_keys(store) == [kept]
+    verified = json.loads(store.run("verify", "--all", "--json").stdout)
+    assert verified["ok"] and [b["key"] for b in verified["backups"]] == [kept]
+    time.sleep(1.5)
+    pruned = json.loads(store.run("prune", "--keep-backups", "2", "--interrupted-after", "0.0003",
+                                  "--json").stdout)
+    assert pruned["interrupted"]["delete"] == sorted(killed)
+    assert set(hidden_names(store, "backups/")) == before
+
+    # A new backup and a recovery to a time after it.
+    fresh = take_backup(store, primary)
+    insert(primary, 1, 10)
+    moment = server_time(primary)
+    insert(primary, 11, 20)
+    flush_archive(primary)
+    primary.stop()
+    recovered = restore_and_recover(store, fresh, pg_factory, "after-kill",
+                                    settings={"recovery_target_time": moment})
+    assert rows(recovered) == list(range(1, 11))
+
+
+def test_restore_wal_removes_the_temp_files_of_dead_processes_only(local_store, pg_factory, tmp_path):
+    segment = first_segment(pg_factory)
+    name = os.path.basename(segment)
+    local_store.run("archive-wal", segment)
+    directory = postgres_dir(tmp_path / "pg_wal")
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = os.path.join(directory, f".{name}.swiftwal-{finished.pid}")
+    live = os.path.join(directory, f".{name}.swiftwal-{os.getpid()}")
+    other = os.path.join(directory, ".not-ours.swiftwal-tmp")
+    for path in (dead, live, other):
+        with open(path, "wb") as handle:
+            handle.write(b"partial")
+    subprocess.run(["chown", "-R", "postgres:postgres", directory], check=True)
+    local_store.run("restore-wal", name, name, cwd=directory)
+    assert sorted(os.listdir(directory)) == sorted([name, os.path.basename(live), os.path.basename(other)])
