@@ -30,6 +30,19 @@ KEYS: dict[str, tuple[str, bool]] = {
     "OS_REGION_NAME": ("region", False),
     "OS_INTERFACE": ("endpoint interface: public, internal or admin", False),
     "OS_AUTH_VERSION": ("auth version (1, 2.0, 3); default from the URL", False),
+    "OS_IDENTITY_API_VERSION": ("Keystone version (2.0 or 3) for a Keystone URL without one",
+                                False),
+    "OS_PROJECT_ID": ("project id (Keystone v3, instead of the name)", False),
+    "OS_AUTH_TYPE": ("password (default) or v3applicationcredential", False),
+    "OS_APPLICATION_CREDENTIAL_ID": ("application credential id (Keystone v3)", False),
+    "OS_APPLICATION_CREDENTIAL_SECRET": ("application credential secret", True),
+    "OS_APPLICATION_CREDENTIAL_SECRET_FILE": ("file holding the application credential secret "
+                                              "(first line)", False),
+    "OS_CACERT": ("CA bundle that signs the Keystone and Swift certificates", False),
+    "OS_CLOUD": ("cloud name in clouds.yaml", False),
+    "OS_CLIENT_CONFIG_FILE": ("clouds.yaml to read (default: ./, ~/.config/openstack/, "
+                              "/etc/openstack/)", False),
+    "OS_CLIENT_SECURE_FILE": ("secure.yaml merged over clouds.yaml (default: beside it)", False),
     "CONTAINER": ("container holding everything", False),
     "STORAGE": ("swift (default) or file:///path for a local directory", False),
     "COMPRESSION": ("zstd (default) or gzip (pigz for backups), for new objects", False),
@@ -154,9 +167,10 @@ def load_settings(cli_values: Mapping[str, str | None], config_file: str | None,
         values.update({k: v for k, v in file_values.items() if k in KEYS})
     values.update(_from_environment(environ))
     values.update({k: v for k, v in cli_values.items() if v not in (None, "")})
-    password_file = values.get("OS_PASSWORD_FILE")
-    if password_file and not values.get("OS_PASSWORD"):
-        values["OS_PASSWORD"] = _read_secret_file(password_file)
+    for secret in ("OS_PASSWORD", "OS_APPLICATION_CREDENTIAL_SECRET"):
+        secret_file = values.get(f"{secret}_FILE")
+        if secret_file and not values.get(secret):
+            values[secret] = _read_secret_file(secret_file)
     return Settings(values=values, config_file=config_file, warnings=tuple(warnings))
 
 
@@ -165,4 +179,4 @@ def _read_secret_file(path: str) -> str:
         with open(path, encoding="utf-8") as handle:
             return handle.readline().rstrip("\r\n")
     except OSError as exc:
-        raise ConfigError(f"password file {path} cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"secret file {path} cannot be read ({exc.strerror})") from None

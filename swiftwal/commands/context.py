@@ -7,7 +7,6 @@ from typing import TextIO
 import attrs
 
 from swiftwal.config import Settings
-from swiftwal.domain.errors import ConfigError
 
 
 @attrs.define
@@ -48,27 +47,6 @@ def open_storage(settings: Settings):
 
 
 def swift_settings(settings: Settings, needs_container: bool):
-    from swiftwal.adapters.storage.swift_settings import SwiftSettings
+    from swiftwal.adapters.storage.swift_settings import from_config
 
-    required = ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD") + (("CONTAINER",) if needs_container else ())
-    missing = [key for key in required if not settings.get(key)]
-    if missing:
-        raise ConfigError("missing " + ", ".join(missing),
-                          hint="set them in the --config file, the environment or the options, "
-                               "or use --storage file:///path")
-    return SwiftSettings(
-        auth_url=settings.get("OS_AUTH_URL"),
-        username=settings.get("OS_USERNAME"),
-        password=settings.get("OS_PASSWORD"),
-        tenant_name=settings.get("OS_TENANT_NAME"),
-        project_name=settings.get("OS_PROJECT_NAME"),
-        user_domain_name=settings.get("OS_USER_DOMAIN_NAME"),
-        project_domain_name=settings.get("OS_PROJECT_DOMAIN_NAME"),
-        region_name=settings.get("OS_REGION_NAME"),
-        interface=settings.get("OS_INTERFACE"),
-        auth_version=settings.get("OS_AUTH_VERSION"),
-        container=settings.get("CONTAINER") or "",
-        insecure=settings.flag("INSECURE"),
-        timeout=settings.integer("TIMEOUT", 60),
-        large_object_size=settings.integer("LARGE_OBJECT_SIZE"),
-    )
+    return from_config(settings, needs_container)

@@ -11,6 +11,8 @@ from swiftwal.config import KEYS, load_settings, parse_config_text
 from swiftwal.domain.errors import ConfigError
 
 keys = st.sampled_from(sorted(KEYS))
+#: Read by load_settings when set: their values must name readable files.
+SECRET_FILES = ("OS_PASSWORD_FILE", "OS_APPLICATION_CREDENTIAL_SECRET_FILE")
 values = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1,
                  max_size=30).map(str.strip).filter(bool)
 
@@ -43,17 +45,17 @@ def test_command_line_beats_environment_beats_file(layers):
     import tempfile
 
     with tempfile.TemporaryDirectory() as directory:
-        file_values = {k: f for k, (f, _e, _c) in layers.items() if f is not None and k != "OS_PASSWORD_FILE"}
+        file_values = {k: f for k, (f, _e, _c) in layers.items() if f is not None and k not in SECRET_FILES}
         path = os.path.join(directory, "c.conf")
         with open(path, "w") as handle:
             handle.writelines(f"{k}={v}\n" for k, v in file_values.items())
         os.chmod(path, 0o600)
         environ = {(k if k.startswith("OS_") else f"SWIFTWAL_{k}"): e
-                   for k, (_f, e, _c) in layers.items() if e is not None and k != "OS_PASSWORD_FILE"}
-        cli = {k: c for k, (_f, _e, c) in layers.items() if k != "OS_PASSWORD_FILE"}
+                   for k, (_f, e, _c) in layers.items() if e is not None and k not in SECRET_FILES}
+        cli = {k: c for k, (_f, _e, c) in layers.items() if k not in SECRET_FILES}
         settings = load_settings(cli, path, environ)
         for key, (f, e, c) in layers.items():
-            if key == "OS_PASSWORD_FILE":
+            if key in SECRET_FILES:
                 continue
             expected = c if c is not None else e if e is not None else f
             assert settings.get(key) == expected

@@ -1,6 +1,9 @@
 """Connections to a Swift cluster: auth, per-thread connections, cluster facts.
 
-python-swiftclient is imported only when a first connection is made.
+Tempauth (auth v1) goes through python-swiftclient's own path; Keystone (v2,
+v3, application credentials) through a keystoneauth1 session (``keystone``).
+python-swiftclient is imported only when a first connection is made, and
+keystoneauth1 only when Keystone is really asked for a token.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ class SwiftSession:
         self._local = threading.local()
         self._info: dict | None = None
         self._container_ready = False
+        self._keystone = None
         #: A ``token_cache.TokenCache`` shared between processes, or None.
         self.token_cache = None
 
@@ -49,23 +53,37 @@ class SwiftSession:
         quiet_swiftclient_logger()
         Connection = bounded_connection_class()
         s = self.settings
-        options = {"tenant_name": s.tenant_name, "project_name": s.project_name,
-                   "user_domain_name": s.user_domain_name,
-                   "project_domain_name": s.project_domain_name,
-                   "region_name": s.region_name, "endpoint_type": s.interface}
         url, token = preauth or (s.preauth_url, s.preauth_token)
         if self.token_cache is not None and not (url and token):
             url, token = self.token_cache.load() or (None, None)
-        conn = Connection(
-            authurl=s.auth_url, user=s.username, key=s.password, tenant_name=s.tenant_name,
-            auth_version=s.effective_auth_version,
-            os_options={k: v for k, v in options.items() if v},
-            retries=s.retries, starting_backoff=s.backoff, max_backoff=8,
-            insecure=s.insecure, timeout=s.timeout, preauthurl=url, preauthtoken=token,
-            deadline=deadline_for(s.timeout))
+        if s.uses_keystone:
+            # Keystone through keystoneauth1: swiftclient asks the session for the
+            # object-store endpoint and a token, and invalidates it on a 401.
+            options = {"service_type": "object-store", "endpoint_type": s.interface or "public",
+                       "region_name": s.region_name}
+            conn = Connection(
+                session=self._keystone_session(),
+                os_options={k: v for k, v in options.items() if v},
+                retries=s.retries, starting_backoff=s.backoff, max_backoff=8,
+                insecure=s.insecure, cacert=s.cacert, timeout=s.timeout, preauthurl=url,
+                preauthtoken=token, deadline=deadline_for(s.timeout))
+        else:
+            conn = Connection(
+                authurl=s.auth_url, user=s.username, key=s.password, auth_version="1",
+                retries=s.retries, starting_backoff=s.backoff, max_backoff=8,
+                insecure=s.insecure, cacert=s.cacert, timeout=s.timeout, preauthurl=url,
+                preauthtoken=token, deadline=deadline_for(s.timeout))
         if self.token_cache is not None:
             self.token_cache.watch(conn)
         return conn
+
+    def _keystone_session(self):
+        """One lazily built keystoneauth1 session shared by this store's connections."""
+        if self._keystone is None:
+            from swiftwal.adapters.storage.keystone import LazySession
+
+            self._keystone = LazySession(self.settings)
+        return self._keystone
 
     def _conn(self):
         conn = getattr(self._local, "conn", None)

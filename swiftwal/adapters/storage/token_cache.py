@@ -5,7 +5,8 @@ authenticating in each would add a round trip to Keystone or tempauth per
 segment.  A token is kept in a file readable only by its user, keyed by
 everything that selects an identity (auth URL, user, project, domains,
 region, interface, auth version) and bound to the password through a salted
-hash: a changed or wrong password never reuses a token.  Tokens expire after
+hash: a changed or wrong password (or application credential secret) never
+reuses a token.  Tokens expire after
 ``max_age`` seconds; a token the store refuses (401) is replaced by
 python-swiftclient's own re-authentication, which this cache then records.
 Every failure to read or write the cache only means authenticating again.
@@ -28,11 +29,12 @@ class TokenCache:
         self._max_age = max_age
         identity = "\x00".join(str(getattr(settings, field) or "") for field in (
             "auth_url", "username", "tenant_name", "project_name", "user_domain_name",
-            "project_domain_name", "region_name", "interface", "effective_auth_version"))
+            "project_domain_name", "region_name", "interface", "effective_auth_version",
+            "project_id", "application_credential_id", "uses_application_credential"))
         self.path = os.path.join(directory, hashlib.sha256(identity.encode()).hexdigest()[:32])
 
     def _secret_hash(self, salt: str) -> str:
-        password = (self._settings.password or "").encode("utf-8", "surrogateescape")
+        password = self._settings.secret_material().encode("utf-8", "surrogateescape")
         return hashlib.sha256(salt.encode() + b"\x00" + password).hexdigest()
 
     def load(self) -> tuple[str, str] | None:
