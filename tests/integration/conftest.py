@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.keystone_server import KeystoneStartError
 from tests.support.pg_cluster import PgCluster, PgError, bin_dir_for, make_reachable, pg_bin_dirs
 from tests.support.swift_server import SwiftServer, SwiftStartError
 
@@ -41,6 +42,22 @@ def swift(tmp_path_factory) -> SwiftServer:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def keystone(swift, tmp_path_factory):
+    """A real Keystone v3 and a second Swift proxy that trusts it (started only for the tests
+    that ask for it); see ``tests.support.keystone_server.KeystoneAccount``."""
+    from tests.support.keystone_server import start_account
+
+    try:
+        account = start_account(tmp_path_factory.mktemp("keystone"), swift)
+    except (KeystoneStartError, SwiftStartError) as exc:
+        pytest.fail(f"Keystone could not start: {exc}", pytrace=False)
+    try:
+        yield account
+    finally:
+        account.stop()
 
 
 @pytest.fixture

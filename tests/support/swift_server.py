@@ -38,7 +38,10 @@ KEY = "testing"
 # without the container updater the expirer never sees its queue.
 DAEMONS = ("memcached", "account", "container", "object", "container-updater", "object-updater",
            "expirer", "proxy")
-_SCRIPTS = {"container-updater": ("swift-container-updater", "container-server.conf"),
+#: Started on demand by :meth:`SwiftServer.start_keystone_proxy`.
+KEYSTONE_PROXY = "proxy-keystone"
+_SCRIPTS = {KEYSTONE_PROXY: ("swift-proxy-server", "proxy-keystone-server.conf"),
+            "container-updater": ("swift-container-updater", "container-server.conf"),
             "object-updater": ("swift-object-updater", "object-server.conf"),
             "expirer": ("swift-object-expirer", "object-expirer.conf")}
 START_TIMEOUT_S = 60.0
@@ -178,8 +181,61 @@ class SwiftServer:
         return cls(directory, state["ports"], state["max_file_size"])
 
     def stop(self) -> None:
+        self._kill(KEYSTONE_PROXY)
         for name in reversed(DAEMONS):
             self._kill(name)
+
+    def start_keystone_proxy(self, port: int, identity_url: str, service_user: str,
+                             service_password: str, service_project: str) -> str:
+        """A second proxy on ``port``, over the same rings and storage, that accepts Keystone
+        tokens (``authtoken`` + ``keystoneauth``; roles ``admin`` and ``member`` may use their
+        project's account).  ``identity_url`` is Keystone's root (no ``/v3``); the service
+        user validates tokens.  Returns the proxy's base URL."""
+        etc = self.swift_dir
+        common = {"bind_ip": "127.0.0.1", "workers": 0, "user": "root", "swift_dir": etc,
+                  "devices": self.directory / "srv", "mount_check": "false",
+                  "disable_fallocate": "true", "recon_cache_path": self.run_dir}
+        filters = {f"filter:{k}": {"use": f"egg:swift#{v}"} for k, v in _FILTERS.items()
+                   if k != "tempauth"}
+        filters["filter:cache"] = {"use": "egg:swift#memcache",
+                                   "memcache_servers": f"127.0.0.1:{self.ports['memcached']}"}
+        filters["filter:authtoken"] = {
+            "paste.filter_factory": "keystonemiddleware.auth_token:filter_factory",
+            "www_authenticate_uri": identity_url, "auth_url": identity_url,
+            "auth_type": "password", "username": service_user, "password": service_password,
+            "project_name": service_project, "user_domain_id": "default",
+            "project_domain_id": "default", "delay_auth_decision": "true",
+            "memcached_servers": f"127.0.0.1:{self.ports['memcached']}"}
+        filters["filter:keystoneauth"] = {"use": "egg:swift#keystoneauth",
+                                          "operator_roles": "admin, member"}
+        pipeline = _PIPELINE.replace(" tempauth ", " authtoken keystoneauth ")
+        conf = etc / "proxy-keystone-server.conf"
+        conf.write_text(_ini({
+            "DEFAULT": {**common, "bind_port": port, "log_name": "proxy-keystone"},
+            "pipeline:main": {"pipeline": pipeline},
+            "app:proxy-server": {"use": "egg:swift#proxy", "account_autocreate": "true"},
+            **filters}))
+        os.chmod(conf, 0o600)  # holds the service password
+        self.ports[KEYSTONE_PROXY] = port
+        self._spawn(KEYSTONE_PROXY)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self._procs[KEYSTONE_PROXY].poll() is not None:
+                raise SwiftStartError("the Keystone proxy exited at start\n"
+                                      + self._log_tails([KEYSTONE_PROXY]))
+            try:
+                urllib.request.urlopen(f"{base}/healthcheck", timeout=5).read()
+                return base
+            except (OSError, urllib.error.URLError) as exc:
+                if time.monotonic() > deadline:
+                    self._kill(KEYSTONE_PROXY)
+                    raise SwiftStartError(f"the Keystone proxy did not answer ({exc})\n"
+                                          + self._log_tails([KEYSTONE_PROXY])) from None
+            time.sleep(0.2)
+
+    def stop_keystone_proxy(self) -> None:
+        self._kill(KEYSTONE_PROXY)
 
     def stop_proxy(self) -> None:
         """Stop only the proxy: clients see connection refused, as in an outage."""
