@@ -138,3 +138,32 @@ def test_application_credential_settings_need_no_user_or_password(tmp_path):
 def test_incomplete_or_unknown_auth_settings_are_config_errors(environ, message):
     with pytest.raises(ConfigError, match=message):
         from_config(load_settings({}, None, environ), needs_container=False)
+
+
+_CONNECT = '''
+import sys
+from swiftwal.adapters.storage.swift_session import SwiftSession
+from swiftwal.adapters.storage.swift_settings import SwiftSettings
+from swiftwal.adapters.storage.token_cache import TokenCache
+settings = SwiftSettings(auth_url=sys.argv[1], username="u", password="p", container="c")
+session = SwiftSession(settings)
+if sys.argv[2] == "cached":
+    session.token_cache = TokenCache(sys.argv[3], settings)
+    session.token_cache.save("http://127.0.0.1:9/v1/AUTH_x", "token")
+conn = session._new_connection()
+assert (conn.url, conn.token) == (("http://127.0.0.1:9/v1/AUTH_x", "token")
+                                  if sys.argv[2] == "cached" else (None, None))
+print("keystoneauth1" in sys.modules, "yaml" in sys.modules)
+'''
+
+
+@pytest.mark.parametrize("auth_url, cached", [
+    ("http://127.0.0.1:9/auth/v1.0", "no"), ("http://127.0.0.1:9/v3", "cached"),
+    ("http://127.0.0.1:9/v3", "no")])
+def test_tempauth_and_cached_tokens_never_import_keystoneauth1(auth_url, cached, tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _CONNECT, auth_url, cached, str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split() == ["False", "False"]
