@@ -58,6 +58,8 @@ KEYS: dict[str, tuple[str, bool]] = {
                           False),
     "RESTORE_PREFETCH": ("next WAL segments restore-wal fetches ahead (default 8, 0: off)", False),
     "PARALLEL": ("parallel uploads/downloads of look-ahead and prefetch (default 4)", False),
+    "ENCRYPTION_KEY_FILE": ("file holding the 32-byte key that encrypts new objects "
+                            "(AES-256-GCM); unset: no encryption", False),
 }
 
 COMPRESSIONS = ("zstd", "gzip")
@@ -171,7 +173,22 @@ def load_settings(cli_values: Mapping[str, str | None], config_file: str | None,
         secret_file = values.get(f"{secret}_FILE")
         if secret_file and not values.get(secret):
             values[secret] = _read_secret_file(secret_file)
+    key_file = values.get("ENCRYPTION_KEY_FILE")
+    if key_file:
+        warnings.extend(_key_file_warnings(key_file))
     return Settings(values=values, config_file=config_file, warnings=tuple(warnings))
+
+
+def _key_file_warnings(path: str) -> list[str]:
+    """Like a readable password file; reading the key is left to the commands that use it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return []
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return [f"encryption key file {path} is readable by other users "
+                f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it"]
+    return []
 
 
 def _read_secret_file(path: str) -> str:
