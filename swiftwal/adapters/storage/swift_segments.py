@@ -23,6 +23,7 @@ import collections
 import concurrent.futures
 import contextlib
 import hashlib
+import io
 import json
 import threading
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -146,8 +147,9 @@ class SegmentUpload:
             self.written.append(segment)
         expected = hashlib.md5(data).hexdigest()
         # With the MD5 as ETag Swift refuses a corrupted body (422); bytes can be resent.
+        # A seekable body: swiftclient rewinds it to retry (plain bytes it would not).
         etag = self._connect().put_object(
-            self._container, segment, data, content_length=len(data), etag=expected,
+            self._container, segment, io.BytesIO(data), content_length=len(data), etag=expected,
             headers={"X-Delete-After": str(self._expiry)})
         if (etag or "").strip('"') != expected:
             raise IntegrityError(f"swift stored segment {segment} with etag {etag}, "
@@ -161,7 +163,7 @@ class SegmentUpload:
             self.written.append(sub)
         body = json.dumps(group).encode()
         self._connect().put_object(
-            self._container, sub, body, content_length=len(body),
+            self._container, sub, io.BytesIO(body), content_length=len(body),
             headers={"X-Delete-After": str(self._expiry)},
             query_string="multipart-manifest=put")
         return {"path": f"/{self._container}/{sub}",
