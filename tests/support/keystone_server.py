@@ -197,6 +197,9 @@ class KeystoneServer:
             "DEFAULT": {"log_file": d / "keystone.log", "use_stderr": "false"},
             "database": {"connection": f"sqlite:///{d / 'keystone.db'}"},
             "token": {"provider": "fernet", "expiration": 3600},
+            # bcrypt's cheapest cost: every password check of a test takes milliseconds,
+            # not a second of a busy core.
+            "identity": {"password_hash_rounds": 4},
             "fernet_tokens": {"key_repository": d / "fernet-keys"},
             "fernet_receipts": {"key_repository": d / "fernet-keys"},
             "credential": {"key_repository": d / "credential-keys"},

@@ -167,3 +167,43 @@ def test_tempauth_and_cached_tokens_never_import_keystoneauth1(auth_url, cached,
     result = subprocess.run([sys.executable, "-c", _CONNECT, auth_url, cached, str(tmp_path)],
                             capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_readable_config_file_holding_a_credential_secret_is_warned_about(tmp_path):
+    path = tmp_path / "swiftwal.conf"
+    path.write_text("OS_AUTH_URL=http://k/v3\nOS_APPLICATION_CREDENTIAL_ID=id\n"
+                    "OS_APPLICATION_CREDENTIAL_SECRET=Hidden-4242\n")
+    path.chmod(0o644)
+    settings = load_settings({}, str(path), {})
+    assert any("readable by other users" in warning for warning in settings.warnings)
+    assert not any("Hidden-4242" in warning for warning in settings.warnings)
+
+
+def _keystone_failures():
+    from keystoneauth1 import exceptions as ks
+
+    from swiftwal.domain.errors import AuthenticationFailed, StorageError, StorageUnavailable
+
+    return [(ks.Unauthorized("body with Secret-1"), AuthenticationFailed, 5),
+            (ks.Forbidden(), AuthenticationFailed, 5),
+            (ks.ConnectFailure("refused Secret-1"), StorageUnavailable, 4),
+            (ks.ConnectTimeout(), StorageUnavailable, 4),
+            (ks.ServiceUnavailable(), StorageUnavailable, 4),
+            (ks.InternalServerError(), StorageUnavailable, 4),
+            (ks.EmptyCatalog(), ConfigError, 3),
+            (ks.NotFound(), ConfigError, 3),
+            (ks.BadRequest("Secret-1"), StorageError, None)]
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_keystone_failures_become_errors_with_the_documented_exit_status(index):
+    from swiftwal.adapters.storage.keystone import keystone_errors
+    from swiftwal.cli import EXIT_STATUSES
+
+    failure, kind, status = _keystone_failures()[index]
+    with pytest.raises(kind) as caught:
+        with keystone_errors("http://k/v3"):
+            raise failure
+    assert "Secret-1" not in str(caught.value) and "http://k/v3" in str(caught.value)
+    if status is not None:
+        assert next(code for cls, code in EXIT_STATUSES if isinstance(caught.value, cls)) == status
