@@ -81,6 +81,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                         help="visible to other users in ps: prefer the config file or OS_PASSWORD")
     parser.add_argument("--os-tenant-name", metavar="TENANT")
     parser.add_argument("--os-auth-version", metavar="VERSION")
+    parser.add_argument("--os-cloud", metavar="CLOUD", help="a cloud of clouds.yaml (OS_CLOUD)")
     parser.add_argument("--compression", choices=("gzip", "zstd"))
     parser.add_argument("--log-format", choices=("console", "json"))
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -103,6 +104,7 @@ def _cli_settings(args: argparse.Namespace) -> dict[str, str | None]:
         "CONTAINER": args.container, "STORAGE": args.storage, "OS_AUTH_URL": args.os_auth_url,
         "OS_USERNAME": args.os_username, "OS_PASSWORD": args.os_password,
         "OS_TENANT_NAME": args.os_tenant_name, "OS_AUTH_VERSION": args.os_auth_version,
+        "OS_CLOUD": args.os_cloud,
         "COMPRESSION": args.compression, "LOG_FORMAT": args.log_format,
     }
 

@@ -207,3 +207,11 @@ def test_keystone_failures_become_errors_with_the_documented_exit_status(index):
     assert "Secret-1" not in str(caught.value) and "http://k/v3" in str(caught.value)
     if status is not None:
         assert next(code for cls, code in EXIT_STATUSES if isinstance(caught.value, cls)) == status
+
+
+def test_os_cloud_on_the_command_line_beats_the_environment():
+    from swiftwal.cli import _cli_settings, build_parser
+
+    args = build_parser(["list-wal"]).parse_args(["--os-cloud", "from-cli", "list-wal"])
+    settings = load_settings(_cli_settings(args), None, {"OS_CLOUD": "from-env"})
+    assert settings.get("OS_CLOUD") == "from-cli"
