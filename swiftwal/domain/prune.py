@@ -18,6 +18,7 @@ The rules, in order:
 from __future__ import annotations
 
 import datetime
+import heapq
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import attrs
@@ -26,7 +27,8 @@ from swiftwal.domain.backup import BackupRecord
 from swiftwal.domain.errors import InvalidInput, InvalidPolicy
 from swiftwal.domain.timeline import TimelineHistory
 from swiftwal.domain.walnames import (DEFAULT_SEGMENT_SIZE, HistoryFile, Segment, WalFile,
-                                      segment_of, validate_segment_size, wal_order_key)
+                                      segment_of, segments_per_log, validate_segment_size,
+                                      wal_order_key)
 
 
 def _count(minimum: int):
@@ -143,26 +145,31 @@ def plan_prune(backups: Iterable[BackupRecord], wal_files: Iterable[WalFile],
 
     kept = [d.item for d in keep_backups]
     oldest = min(kept, key=lambda b: (b.start_number(), b.key))
-    needed_from = _needed_from(kept, {s.timeline for s in map(segment_of, files) if s}, histories)
-    extra = _extra_segments(files, needed_from, oldest, policy.keep_wals, segment_size)
+    segments = [segment_of(f) for f in files]
+    needed_from = _needed_from(kept, {s.timeline for s in segments if s}, histories)
+    # Per-file work is kept to arithmetic: a million names must plan in seconds.
+    numbers = _numbers(segments, segment_size)
+    first_number = {tl: b.start_number() for tl, b in needed_from.items()}
+    oldest_number = oldest.start_number()
+    extra = _extra_segments(files, numbers, first_number, oldest_number,
+                            policy.keep_wals)
+    needed_reason = {tl: f"needed to recover from backup {b.key}" for tl, b in needed_from.items()}
+    extra_reason = f"one of the {policy.keep_wals} segments kept before backup {oldest.key}"
+    before_reason = f"before the start of the oldest kept backup {oldest.key}"
+    history_reason = "timeline history files are never deleted"
     keep_wal, delete_wal = [], []
-    for wal_file in files:
-        segment = segment_of(wal_file)
+    for wal_file, segment, number in zip(files, segments, numbers):
         if segment is None:
-            keep_wal.append(Decision(wal_file, "timeline history files are never deleted"))
+            keep_wal.append(Decision(wal_file, history_reason))
             continue
-        follows = "" if wal_file == segment else f" (follows {segment})"
-        number = segment.number(segment_size)
-        first = needed_from.get(segment.timeline)
-        if first is not None and number >= first.start_number():
-            keep_wal.append(Decision(wal_file, f"needed to recover from backup {first.key}"
-                                               f"{follows}"))
+        follows = "" if wal_file is segment or wal_file == segment else f" (follows {segment})"
+        first = first_number.get(segment.timeline)
+        if first is not None and number >= first:
+            keep_wal.append(Decision(wal_file, needed_reason[segment.timeline] + follows))
         elif segment in extra:
-            keep_wal.append(Decision(wal_file, f"one of the {policy.keep_wals} segments kept "
-                                               f"before backup {oldest.key}{follows}"))
-        elif number < oldest.start_number():
-            delete_wal.append(Decision(wal_file, f"before the start of the oldest kept backup "
-                                                 f"{oldest.key}{follows}"))
+            keep_wal.append(Decision(wal_file, extra_reason + follows))
+        elif number < oldest_number:
+            delete_wal.append(Decision(wal_file, before_reason + follows))
         else:
             delete_wal.append(Decision(wal_file, f"timeline {segment.timeline} here is not on "
                                                  f"the recovery path of any kept backup"
@@ -209,18 +216,22 @@ def _needed_from(kept: Sequence[BackupRecord], timelines: Iterable[int],
     return result
 
 
-def _extra_segments(files: Sequence[WalFile], needed_from: Mapping[int, BackupRecord],
-                    oldest: BackupRecord, keep_wals: int, segment_size: int) -> frozenset:
+def _numbers(segments: Sequence[Optional[Segment]], segment_size: int) -> List[int]:
+    """``Segment.number`` of each segment (-1 for None), with its checks, at list speed."""
+    per_log = segments_per_log(segment_size)
+    return [-1 if s is None else s.log * per_log + s.seg if s.seg < per_log
+            else s.number(segment_size) for s in segments]
+
+
+def _extra_segments(files: Sequence[WalFile], numbers: Sequence[int], first_number: Mapping[int, int], limit: int,
+                    keep_wals: int) -> frozenset:
     if keep_wals == 0:
         return frozenset()
-    limit = oldest.start_number()
 
-    def needed(segment: Segment, number: int) -> bool:
-        first = needed_from.get(segment.timeline)
-        return first is not None and number >= first.start_number()
-
-    candidates = sorted(
-        (number, f.timeline, f) for f, number in
-        ((f, f.number(segment_size)) for f in files if isinstance(f, Segment))
-        if number < limit and not needed(f, number))
-    return frozenset(c[2] for c in candidates[-keep_wals:])
+    never = limit + 1  # a timeline no kept backup needs: no number reaches it
+    # The newest by (position, timeline): the same set as the tail of a full sort.
+    newest = heapq.nlargest(keep_wals, (
+        (number, f.timeline, f) for f, number in zip(files, numbers)
+        if isinstance(f, Segment) and number < limit
+        and number < first_number.get(f.timeline, never)))
+    return frozenset(c[2] for c in newest)
