@@ -265,48 +265,41 @@ def part_compression(segments: list[Path], rows: list) -> None:
                      f"ratio {raw / stored:.2f}, {raw / cpu / 1e6:.0f} MB/s CPU"))
 
 
+WAL_PARTS = ("compression", "one", "backlog", "feed")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--backlog", type=int, default=64)
-    parser.add_argument("--parts", default="compression,one,backlog,feed")
+    parser.add_argument("--parts", default="compression,one,backlog,feed,backup,prune")
+    parser.add_argument("--scale", type=int, default=100,
+                        help="pgbench scale of the backup part's database (100: about 1.5 GB)")
+    parser.add_argument("--prune-names", type=int, default=1_000_000)
+    parser.add_argument("--prune-backups", type=int, default=1000)
     args = parser.parse_args()
     parts = args.parts.split(",")
     work = make_reachable(tempfile.mkdtemp(prefix="swiftwal-bench-"))
-    swift = cluster = None
+    swift = None
+    clusters: list = []
     rows: list = []
+    load = os.getloadavg()
     try:
-        swift = SwiftServer.start(work / "swift")
-        cluster = PgCluster.init(work / "pg", settings={
-            "wal_level": "replica", "archive_mode": "on", "archive_command": "false",
-            "wal_keep_size": "4GB", "max_wal_size": "4GB", "checkpoint_timeout": "1h"})
-        cluster.start()
-        cluster.wait_ready()
-        cluster.pgbench_init(scale=6)
-        while len([p for p in (cluster.data_dir / "pg_wal").iterdir()
-                   if len(p.name) == 24]) < args.backlog + 2:
-            cluster.pgbench(transactions=2000)
-            cluster.switch_wal()
-        segments = sorted(p for p in (cluster.data_dir / "pg_wal").iterdir()
-                          if len(p.name) == 24)[:args.backlog]
-        sample = give(work / "sample")
-        copies = []
-        for seg in segments:
-            shutil.copy(seg, sample / seg.name)
-            copies.append(sample / seg.name)
-        tools = Tools(work, swift, cluster)
-        load = os.getloadavg()
-        if "compression" in parts:
-            part_compression(copies, rows)
-        if "one" in parts:
-            part_one_call(tools, copies, args.calls, rows)
-        if "backlog" in parts or "feed" in parts:
-            fetchers, names = part_backlog(tools, cluster, args.backlog, rows)
-            if "feed" in parts:
-                part_feed(tools, fetchers, names, rows)
+        if any(part in parts for part in (*WAL_PARTS, "backup")):
+            swift = SwiftServer.start(work / "swift")
+        if any(part in parts for part in WAL_PARTS):
+            _wal_parts(work, swift, parts, args, rows, clusters)
+        if "backup" in parts:
+            from bench_backup import part_backup
+
+            part_backup(lambda c: Tools(work, swift, c), work, args.scale, rows)
+        if "prune" in parts:
+            from bench_prune import part_prune
+
+            part_prune(args.prune_names, args.prune_backups, 3, rows)
         load_after = os.getloadavg()
     finally:
-        if cluster is not None:
+        for cluster in clusters:
             cluster.destroy()
         if swift is not None:
             swift.stop()
@@ -317,6 +310,37 @@ def main() -> int:
     for part, name, value in rows:
         print(f"| {part} | {name:<{width}} | {value} |")
     return 0
+
+
+def _wal_parts(work: Path, swift: SwiftServer, parts: list, args, rows: list,
+               clusters: list) -> None:
+    cluster = PgCluster.init(work / "pg", settings={
+        "wal_level": "replica", "archive_mode": "on", "archive_command": "false",
+        "wal_keep_size": "4GB", "max_wal_size": "4GB", "checkpoint_timeout": "1h"})
+    clusters.append(cluster)
+    cluster.start()
+    cluster.wait_ready()
+    cluster.pgbench_init(scale=6)
+    while len([p for p in (cluster.data_dir / "pg_wal").iterdir()
+               if len(p.name) == 24]) < args.backlog + 2:
+        cluster.pgbench(transactions=2000)
+        cluster.switch_wal()
+    segments = sorted(p for p in (cluster.data_dir / "pg_wal").iterdir()
+                      if len(p.name) == 24)[:args.backlog]
+    sample = give(work / "sample")
+    copies = []
+    for seg in segments:
+        shutil.copy(seg, sample / seg.name)
+        copies.append(sample / seg.name)
+    tools = Tools(work, swift, cluster)
+    if "compression" in parts:
+        part_compression(copies, rows)
+    if "one" in parts:
+        part_one_call(tools, copies, args.calls, rows)
+    if "backlog" in parts or "feed" in parts:
+        fetchers, names = part_backlog(tools, cluster, args.backlog, rows)
+        if "feed" in parts:
+            part_feed(tools, fetchers, names, rows)
 
 
 if __name__ == "__main__":
