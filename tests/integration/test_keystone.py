@@ -3,7 +3,8 @@ password and application-credential auth from ``OS_*`` variables, the config
 file and ``OS_CLOUD`` + clouds.yaml (secrets in secure.yaml); an archive-wal,
 list-wal, restore-wal round trip on each path; tokens cached between calls
 and renewed once when refused; a wrong password (exit 5) and Keystone down
-(exit 4) in one line; no secret in any command line or output.
+(exit 4) in one line; no secret in any output, nor in any command line
+(watched on two of the paths).
 
 Debian's Keystone 22 has no v2.0 API any more: v2 is covered by the unit tests
 of plugin selection only (tests/unit/test_keystone_auth.py)."""
