@@ -6,7 +6,7 @@ default, and within the large-object size) goes up as one plain object with
 its MD5 as ETag, so Swift checks it.  A longer stream of known size up to the
 large-object size is a plain streamed PUT whose returned ETag is checked
 afterwards.  Anything else is a Static Large Object (see ``swift_segments``):
-segments of at most 16 MiB (and at most the large-object size) under
+segments of at most 8 MiB (and at most the large-object size) under
 ``.segments/<name>/<upload-id>/<00000001>`` in the same container, sent
 ``PARALLEL`` at a time from a fixed number of buffers, each with
 ``X-Delete-After`` until all are stored, then the manifest (create-only
@@ -47,10 +47,13 @@ __all__ = ["SwiftSettings", "SwiftStorage"]
 
 # Below this, an object never needs a segment whatever the cluster: no /info request.
 _ALWAYS_PLAIN = 1 << 20
+#: Streams of unknown size up to this go up as one plain object (a WAL segment does).
+PLAIN_BUFFER = 16 << 20
 #: Largest segment of a large object: memory holds a few of them at once.
-SEGMENT_BUFFER = 16 << 20
-#: Memory for segment buffers of one upload (at least two buffers, whatever it says).
-BUFFER_BUDGET = 64 << 20
+SEGMENT_BUFFER = 8 << 20
+#: Memory for segment buffers of one upload (at least two buffers, whatever it says):
+#: with 8 MiB segments, three in flight and one filling.
+BUFFER_BUDGET = 32 << 20
 #: Seconds before an uncommitted segment deletes itself (``SEGMENT_EXPIRY``).
 SEGMENT_EXPIRY = 7 * 86400
 
@@ -61,7 +64,7 @@ class SwiftStorage(SwiftSession):
     #: Items per manifest; None follows the cluster (tests set a small one).
     manifest_limit: int | None = None
 
-    def __init__(self, settings: SwiftSettings, *, buffer_size: int = SEGMENT_BUFFER,
+    def __init__(self, settings: SwiftSettings, *, buffer_size: int = PLAIN_BUFFER,
                  **kwargs) -> None:
         super().__init__(settings, buffer_size=buffer_size, **kwargs)
 

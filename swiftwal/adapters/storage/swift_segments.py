@@ -15,7 +15,7 @@ segment.  If removing one expiry fails, the upload fails and commits nothing.
 A manifest lists at most ``max_manifest_segments`` items (1000 by default).
 Beyond that, the segments are grouped under sub-manifests (Swift's nested
 SLOs) and the object's manifest lists those: two levels, so an object may
-hold ``limit ** 2`` segments (16 TB at 16 MiB and 1000).
+hold ``limit ** 2`` segments (8 TB at 8 MiB and 1000).
 """
 from __future__ import annotations
 
