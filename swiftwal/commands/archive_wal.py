@@ -42,7 +42,9 @@ def add_arguments(commands, name: str) -> None:
 def run(ctx, args) -> int:
     started = time.monotonic()
     wal_name = os.path.basename(args.path)
-    key = encryption_key(ctx)  # a missing key file fails before anything is stored
+    from swiftwal.adapters.crypto import configured_key
+
+    key = configured_key(ctx.settings)  # a missing key file fails before anything is stored
     data = _read(args.path)
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
     digest = hashlib.sha256(data).hexdigest()
@@ -219,10 +221,3 @@ def _same_content(storage, name: str, codec: str, digest: str, key) -> bool:
     with storage.get(name) as reader:
         stored = plain_stored(reader.read(), key, name, reader.info.metadata)
         return hashlib.sha256(decompress_bytes(codec, stored)).hexdigest() == digest
-
-
-def encryption_key(ctx):
-    """The configured encryption key, None when encryption is off."""
-    from swiftwal.adapters.crypto import configured_key
-
-    return configured_key(ctx.settings)

@@ -40,7 +40,7 @@ def run(ctx, args) -> int:
     started = time.monotonic()
     storage = ctx.storage
     codec = ctx.settings.compression
-    secret = encryption_key(ctx)  # a missing key file fails before pg_basebackup starts
+    secret = crypto.configured_key(ctx.settings)  # a bad key file fails before pg_basebackup
     key = _free_key(storage)
     data_name = layout.backup_data_name(key, codec)
     ctx.log.info(events.BACKUP_STARTED, backup=str(key), store=storage.describe())
@@ -102,12 +102,6 @@ def run(ctx, args) -> int:
                  stored_bytes=sent_size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
                  timeline=label.timeline, duration_s=round(time.monotonic() - started, 3))
     return 0
-
-
-def encryption_key(ctx):
-    from swiftwal.commands.archive_wal import encryption_key as configured
-
-    return configured(ctx)
 
 
 def _free_key(storage) -> BackupKey:

@@ -48,7 +48,7 @@ def run(ctx, args) -> int:
                                   args.target_xid, args.target_action, args.target_timeline,
                                   args.standby)
     storage = ctx.storage
-    key = encryption_key(ctx)
+    key = crypto.configured_key(ctx.settings)
     record = _select(ctx, storage, args.key, target, key)
     # no key, or another key: refused before the target directory is touched
     encrypted = crypto.encrypted(record.data_object, key, crypto.record_metadata(record))
@@ -109,12 +109,6 @@ def _unpack(storage, record, directory: str, key, encrypted: bool):
         finally:
             progress.close()
     return hashing.size, getattr(stats, "bytes", None)
-
-
-def encryption_key(ctx):
-    from swiftwal.commands.archive_wal import encryption_key as configured
-
-    return configured(ctx)
 
 
 def _drain(reader) -> None:

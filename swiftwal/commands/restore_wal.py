@@ -40,7 +40,9 @@ def run(ctx, args) -> int:
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     wal_file = parse_wal_filename(args.wal_name, segment_size)
     try:
-        key = encryption_key(ctx)
+        from swiftwal.adapters.crypto import configured_key
+
+        key = configured_key(ctx.settings)
         remove_stale_temp_files(os.path.dirname(args.path) or ".")
         spool, ahead = _prefetch_plan(ctx, wal_file, segment_size)
         data = spool.take(args.wal_name) if spool is not None else None
@@ -184,12 +186,6 @@ def write_atomically(path: str, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def encryption_key(ctx):
-    from swiftwal.commands.archive_wal import encryption_key as configured
-
-    return configured(ctx)
 
 
 def remove_stale_temp_files(directory: str) -> None:

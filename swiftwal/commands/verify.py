@@ -260,10 +260,9 @@ def run(ctx, args) -> int:
     else:
         records = [catalog.find_backup(storage, args.key)]
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
-    from swiftwal.adapters.crypto import encrypted, record_metadata
-    from swiftwal.commands.archive_wal import encryption_key
+    from swiftwal.adapters.crypto import configured_key, encrypted, record_metadata
 
-    key = encryption_key(ctx)
+    key = configured_key(ctx.settings)
     if args.full:  # no key, or another key: say so, rather than call every backup corrupt
         for record in records:
             encrypted(record.data_object, key, record_metadata(record))

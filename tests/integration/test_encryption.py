@@ -231,7 +231,27 @@ def test_no_key_another_key_and_tampering_are_clear_failures(store, pg_factory, 
     assert fetched.returncode == INTEGRITY, fetched.stderr
     assert "fails authentication" in fetched.stderr and name in fetched.stderr
     assert os.listdir(directory) == []
+
+    # The backup's data object, with the checksum in backup.json rewritten to match.
+    record = json.loads(store.run("list-backups", "--json").stdout)["backups"][0]
+    data_name, record_name = record["data_object"], f"backups/{key}/backup.json"
+    with storage.get(data_name) as reader:
+        data, data_metadata = bytearray(reader.read()), dict(reader.info.metadata)
+    data[len(data) // 2] ^= 0x01
+    storage.put(data_name, io.BytesIO(bytes(data)), metadata=data_metadata)
+    with storage.get(record_name) as reader:
+        payload, record_metadata = json.loads(reader.read()), dict(reader.info.metadata)
+    payload["sha256"] = hashlib.sha256(data).hexdigest()
+    storage.put(record_name, io.BytesIO(json.dumps(payload).encode()), metadata=record_metadata)
+    if store.kind == "local":
+        subprocess.run(["chown", "-R", "postgres:postgres", store.location], check=True)
+    target = restore_target(pg_factory, "tampered")
+    restored = store.run("restore", key, str(target), check=False)
+    assert restored.returncode == INTEGRITY and "fails authentication" in restored.stderr, restored.stderr
+    assert not os.path.exists(target / "PG_VERSION") and not os.path.exists(target / "global" / "pg_control")
+
     verified = store.run("verify", "--full", "--json", check=False)
     assert verified.returncode == INTEGRITY
     problems = json.loads(verified.stdout)["backups"][0]["problems"]
     assert any(name in p and "fails authentication" in p for p in problems), problems
+    assert any(data_name in p and "fails authentication" in p for p in problems), problems
