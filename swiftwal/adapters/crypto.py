@@ -19,6 +19,11 @@ The key is 32 bytes read from a file (raw, or 64 hexadecimal digits); its
 id (``key_id``) goes into each object's metadata so that a wrong key is
 named as such rather than reported as corruption.
 
+The commands use it through ``configured_key`` (``ENCRYPTION_KEY_FILE``),
+``object_metadata``/``record_metadata`` (what is recorded), ``encrypted``
+(what a reader must decrypt, refusing a missing or other key by name) and
+``plain_stored``/``history_reader`` (whole objects: WAL, timeline history).
+
 ``cryptography`` is imported only when encryption is used.
 """
 from __future__ import annotations
