@@ -57,7 +57,10 @@ KEYS: dict[str, tuple[str, bool]] = {
     "ARCHIVE_LOOKAHEAD": ("other .ready WAL segments archive-wal uploads ahead (default 8, 0: off)",
                           False),
     "RESTORE_PREFETCH": ("next WAL segments restore-wal fetches ahead (default 8, 0: off)", False),
-    "PARALLEL": ("parallel uploads/downloads of look-ahead and prefetch (default 4)", False),
+    "PARALLEL": ("parallel uploads/downloads of look-ahead, prefetch and large-object "
+                 "segments (default 4)", False),
+    "SEGMENT_EXPIRY": ("seconds before an uncommitted large-object segment deletes itself "
+                       "(default 604800, 7 days)", False),
     "ENCRYPTION_KEY_FILE": ("file holding the 32-byte key that encrypts new objects "
                             "(AES-256-GCM); unset: no encryption", False),
 }

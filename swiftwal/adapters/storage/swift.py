@@ -186,10 +186,10 @@ class SwiftStorage(SwiftSession):
         return Stored.of(response, etag, upload, list(sender.written))
 
     def _parallel(self) -> int:
-        return max(1, int(getattr(self.settings, "parallel", None) or 4))
+        return max(1, self.settings.parallel)
 
     def _segment_expiry(self) -> int:
-        return int(getattr(self.settings, "segment_expiry", None) or SEGMENT_EXPIRY)
+        return self.settings.segment_expiry or SEGMENT_EXPIRY
 
     def _confirm_winner(self, name: str, token: str, stored: "Stored",
                         duration: float) -> None:

@@ -98,6 +98,10 @@ class SwiftSettings:
     preauth_token: str | None = attrs.field(default=None, repr=False)
     retries: int = 3
     backoff: float = 0.5
+    #: Segments of a large object sent or fetched at once.
+    parallel: int = 4
+    #: Seconds an uncommitted large-object segment lives (None: the adapter's 7 days).
+    segment_expiry: int | None = None
 
     @property
     def uses_application_credential(self) -> bool:
@@ -162,6 +166,8 @@ def from_config(settings, needs_container: bool) -> SwiftSettings:
         insecure=settings.flag("INSECURE"),
         timeout=settings.integer("TIMEOUT", 60),
         large_object_size=settings.integer("LARGE_OBJECT_SIZE"),
+        parallel=settings.integer("PARALLEL", 4),
+        segment_expiry=settings.integer("SEGMENT_EXPIRY"),
     )
     if values.uses_application_credential:
         required = ("OS_AUTH_URL", "OS_APPLICATION_CREDENTIAL_ID",
