@@ -194,12 +194,12 @@ def _config_option(words: List[str]) -> Optional[str]:
 def _probe_store(ctx, findings: List[Finding]) -> bool:
     try:
         storage = ctx.storage
-        info = storage._cluster_info() if hasattr(storage, "_cluster_info") else None
+        capabilities = storage.capabilities()
     except errors.SwiftwalError as exc:
         findings.append(Finding("store", FAIL, exc.message, exc.hint))
         return False
-    if info is not None:
-        missing = [c for c in ("slo", "bulk_delete") if c not in info]
+    if capabilities is not None:
+        missing = [name.replace("_", " ") for name, offered in capabilities.items() if not offered]
         if missing:
             findings.append(Finding("store-capabilities", WARN, "the cluster does not offer "
                                     + ", ".join(missing), "backups larger than one object and "

@@ -354,3 +354,11 @@ def test_adapters_agree_on_any_sequence_of_operations(swift, tmp_path_factory):
     run_state_machine_as_test(Agreement, settings=settings(
         max_examples=20, stateful_step_count=12, deadline=None,
         suppress_health_check=list(HealthCheck)))
+
+
+def test_capabilities_say_what_the_store_offers(store):
+    capabilities = store.capabilities()
+    if isinstance(store, LocalStorage):
+        assert capabilities is None
+    else:  # the test cluster offers both, as the default proxy pipeline does
+        assert capabilities == {"large_objects": True, "bulk_delete": True}

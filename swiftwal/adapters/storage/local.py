@@ -54,6 +54,9 @@ class LocalStorage:
     def describe(self) -> str:
         return f"file://{self.root}"
 
+    def capabilities(self) -> None:
+        return None
+
     def _path(self, name: str) -> str:
         return os.path.join(self.root, *check_name(name).split("/"))
 

@@ -137,3 +137,8 @@ class Storage(Protocol):
 
     def describe(self) -> str:
         """A human-readable, secret-free description (``swift://container``)."""
+
+    def capabilities(self) -> Mapping[str, bool] | None:
+        """What the store offers beyond these operations (``large_objects``,
+        ``bulk_delete``), for ``check`` to report; None when the question does
+        not apply (a local directory has no such limits)."""

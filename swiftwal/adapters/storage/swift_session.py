@@ -47,6 +47,11 @@ class SwiftSession:
     def describe(self) -> str:
         return self._where
 
+    def capabilities(self) -> dict[str, bool]:
+        """From the cluster's ``/info`` (all False when the cluster hides it)."""
+        info = self._cluster_info()
+        return {"large_objects": "slo" in info, "bulk_delete": "bulk_delete" in info}
+
     # -- connections -------------------------------------------------------------------
 
     def _new_connection(self, preauth: tuple[str, str] | None = None):
