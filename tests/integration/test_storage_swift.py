@@ -220,3 +220,35 @@ def test_a_corrupted_segment_is_refused_on_read(swift):
         with store.get("obj") as reader:
             while reader.read(4096):
                 pass
+
+
+def test_failing_to_remove_an_expiry_fails_the_upload_and_commits_nothing(swift):
+    from tests.support.tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(swift.proxy_port)
+    try:
+        store = SwiftStorage(settings_for(swift, auth_url=f"http://{proxy.url_host}/auth/v1.0",
+                                          large_object_size=64 << 10, retries=1, backoff=0.05),
+                             buffer_size=16 << 10)
+        posts = []
+
+        def cut_second_post(line: bytes):
+            if line.startswith(b"POST"):
+                posts.append(line)
+                if len(posts) == 2:  # one expiry already removed, this one never is
+                    proxy.trip = None
+                    proxy.set_mode("cut", cut_after=0, cut_direction="up")
+            return None
+
+        proxy.trip = cut_second_post
+        with pytest.raises(StorageUnavailable):
+            store.put("obj", io.BytesIO(os.urandom(300 << 10)))
+        proxy.set_mode("pass")
+        assert len(posts) == 2
+        assert not [line for line in proxy.requests if line.startswith(b"PUT")
+                    and line.split()[1].split(b"?")[0].endswith(b"/obj")]  # no manifest sent
+        assert "obj" not in all_names(store)
+        store.put("obj", io.BytesIO(b"again"))  # a later upload of the name clears the rest
+        assert all_names(store) == ["obj"]
+    finally:
+        proxy.close()
