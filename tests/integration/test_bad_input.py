@@ -8,15 +8,9 @@ import time
 
 import pytest
 
-from tests.integration.cycle import archiving_primary, flush_archive, restore_target, take_backup
+from tests.integration.cycle import archiving_primary, restore_target, take_backup
 from tests.integration.swiftwal_cli import make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
-
-
-@pytest.fixture(params=["swift", "local"])
-def store(request, tmp_path, swiftwal_bin):
-    swift = request.getfixturevalue("swift") if request.param == "swift" else None
-    return make_store(request.param, str(make_reachable(tmp_path / "store")), swiftwal_bin, swift)
 
 
 def one_line_error(result, status: int, *words: str) -> str:

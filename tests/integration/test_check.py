@@ -10,13 +10,9 @@ import shutil
 import pytest
 
 from tests.integration.cycle import archiving_primary
-from tests.integration.swiftwal_cli import make_store
-from tests.support.pg_cluster import make_reachable
 
 
-@pytest.fixture
-def store(tmp_path, swiftwal_bin, swift):
-    return make_store("swift", str(make_reachable(tmp_path / "store")), swiftwal_bin, swift)
+pytestmark = pytest.mark.parametrize("store", ["swift"], indirect=True)
 
 
 def check(store, cluster, timeout=60):

@@ -6,20 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 
-import pytest
-
 from tests.integration.cycle import archiving_primary, flush_archive, insert, pg_env, take_backup
 from tests.integration.faults import hidden_names
-from tests.integration.swiftwal_cli import make_store, postgres_dir
-from tests.support.pg_cluster import make_reachable
+from tests.integration.swiftwal_cli import postgres_dir
 
 INVARIANT = 11
-
-
-@pytest.fixture(params=["swift", "local"])
-def store(request, tmp_path, swiftwal_bin):
-    swift = request.getfixturevalue("swift") if request.param == "swift" else None
-    return make_store(request.param, str(make_reachable(tmp_path / "store")), swiftwal_bin, swift)
 
 
 def test_a_second_cluster_is_refused_and_the_first_archive_is_untouched(store, pg_factory):

@@ -18,13 +18,11 @@ import pytest
 
 from tests.integration.cycle import (flush_archive, insert, restore_target, rows, server_time,
                                      take_backup, wait_until)
-from tests.integration.swiftwal_cli import make_store, postgres_dir
-from tests.support.pg_cluster import ARCHIVE_SETTINGS, make_reachable
+from tests.integration.swiftwal_cli import postgres_dir
+from tests.support.pg_cluster import ARCHIVE_SETTINGS
 
 
-@pytest.fixture
-def store(tmp_path, swiftwal_bin, swift):
-    return make_store("swift", str(make_reachable(tmp_path / "store")), swiftwal_bin, swift)
+pytestmark = pytest.mark.parametrize("store", ["swift"], indirect=True)
 
 
 @pytest.fixture

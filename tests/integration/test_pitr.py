@@ -3,18 +3,8 @@ archive under load, back up, restore, recover to a time, a restore point and
 the end of the archive; timelines; a standby fed by restore-wal; prune."""
 from __future__ import annotations
 
-import pytest
-
 from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
                                      rows, server_time, take_backup, wait_until)
-from tests.integration.swiftwal_cli import make_store
-from tests.support.pg_cluster import make_reachable
-
-
-@pytest.fixture(params=["swift", "local"])
-def store(request, tmp_path, swiftwal_bin):
-    swift = request.getfixturevalue("swift") if request.param == "swift" else None
-    return make_store(request.param, str(make_reachable(tmp_path / "store")), swiftwal_bin, swift)
 
 
 def test_every_segment_archived_under_pgbench_reaches_the_store(store, pg_factory):

@@ -7,13 +7,9 @@ import pytest
 
 from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_target, rows,
                                      server_time, take_backup, wait_until)
-from tests.integration.swiftwal_cli import make_store
-from tests.support.pg_cluster import make_reachable
 
 
-@pytest.fixture
-def store(tmp_path, swiftwal_bin, swift):
-    return make_store("swift", str(make_reachable(tmp_path / "store")), swiftwal_bin, swift)
+pytestmark = pytest.mark.parametrize("store", ["swift"], indirect=True)
 
 
 def restore_with(store, pg_factory, name, *options, key="latest", promoted=True, settings=None):

@@ -11,10 +11,8 @@ import subprocess
 import threading
 import time
 
-import pytest
-
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, pg_env,
-                                     restore_and_recover, restore_target, rows, take_backup)
+from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
+                                     restore_target, rows, take_backup)
 from tests.integration.swiftwal_cli import _clean_env, make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
 

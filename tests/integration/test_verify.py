@@ -8,21 +8,11 @@ import json
 import os
 import subprocess
 
-import pytest
-
 from swiftwal.commands.context import open_storage
 from swiftwal.config import load_settings
 from tests.integration.cycle import archiving_primary, flush_archive, insert, take_backup
-from tests.integration.swiftwal_cli import make_store
-from tests.support.pg_cluster import make_reachable
 
 INTEGRITY = 9
-
-
-@pytest.fixture(params=["swift", "local"])
-def store(request, tmp_path, swiftwal_bin):
-    swift = request.getfixturevalue("swift") if request.param == "swift" else None
-    return make_store(request.param, str(make_reachable(tmp_path / "store")), swiftwal_bin, swift)
 
 
 def adapter(store):
