@@ -28,7 +28,8 @@ from swiftwal import events
 from swiftwal.domain import errors, layout
 from swiftwal.commands.guards import ensure_cluster_identity
 from swiftwal.domain.walheader import check_segment_header
-from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, parse_wal_filename
+from swiftwal.domain.walnames import (DEFAULT_SEGMENT_SIZE, PartialSegment, Segment,
+                                      parse_wal_filename)
 
 
 def add_arguments(commands, name: str) -> None:
@@ -114,8 +115,10 @@ def _store(ctx, wal_name: str, data: bytes, digest: str, path: str, force: bool,
     """Store one WAL file create-only; ``(event, stored bytes)`` once it is durable."""
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
     storage = ctx.storage
-    if isinstance(wal_file, Segment):
-        header = check_segment_header(data, wal_file, len(data), path)
+    # A .partial is a whole segment file too (the old timeline's last one).
+    segment = wal_file.segment if isinstance(wal_file, PartialSegment) else wal_file
+    if isinstance(segment, Segment):
+        header = check_segment_header(data, segment, len(data), path)
         identity = str(header.system_identifier)
         if identity not in identities:
             ensure_cluster_identity(storage, identity)
