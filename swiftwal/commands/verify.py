@@ -4,8 +4,8 @@ A backup verifies when its data object exists with the recorded size (and,
 with ``--full``, the recorded SHA-256 of every stored byte), and every WAL
 segment recovery reads from the backup's start onwards, along the latest
 timeline that passes through the backup, is in the archive with no gap up
-to the last archived segment.  The WAL plan (``plan_wal_check``) is pure;
-the rest reads the store.
+to the last archived segment.  The WAL plan (``plan_wal_check``, from the
+domain's ``walchain``) is pure; the rest reads the store.
 
 Encrypted objects: ``--full`` decrypts them too, so a tampered object is
 reported even when its recorded checksums were rewritten with it; a missing
@@ -22,7 +22,8 @@ import attrs
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
 from swiftwal.domain.backup import BackupRecord
-from swiftwal.domain.timeline import TimelineHistory, history_of, recovery_segments
+from swiftwal.domain.timeline import TimelineHistory
+from swiftwal.domain.walchain import wal_chain
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment
 
 CHUNK = 1 << 20
@@ -48,81 +49,23 @@ class WalCheck:
     problems: tuple[str, ...]
 
 
-def latest_timeline(record: BackupRecord, histories: Mapping[int, TimelineHistory],
-                    segments: Collection[Segment]) -> int:
-    """The highest timeline whose path passes through the backup's start
-    (what ``recovery_target_timeline = 'latest'`` follows)."""
-    candidates = {record.timeline} | set(histories) | {s.timeline for s in segments}
-    for timeline in sorted(candidates, reverse=True):
-        if timeline < record.timeline:
-            break
-        try:
-            if history_of(timeline, histories).passes_through(record.start_lsn, record.timeline):
-                return timeline
-        except errors.InvalidHistory:
-            continue
-    return record.timeline
-
-
 def plan_wal_check(record: BackupRecord, histories: Mapping[int, TimelineHistory],
                    available: Collection[Segment]) -> WalCheck:
     """The segments recovery from ``record`` reads to the end of the archive
-    along the latest timeline, and each gap or missing segment as a sentence.
-
-    A gap is a run of missing segments with archived segments after it on the
-    same path: recovery would stop at the gap, short of what was archived."""
-    size = record.segment_size
-    timeline = latest_timeline(record, histories, available)
-    history = history_of(timeline, histories)
-    start = record.start_number()
-    stop = record.stop_segment.number(size) if record.stop_segment is not None else start
-    present = set(available)
-    if record.wal_included:  # fetched into the backup: the archive is needed after stop
-        present.update(_segment(history, n, size) for n in range(start, stop + 1))
-    read = list(recovery_segments(record.start_lsn, record.timeline, timeline, histories,
-                                  present, segment_size=size).segments)
-    problems: list[str] = []
-    next_number = read[-1].number(size) + 1 if read else start
-    if next_number <= stop:
+    along the latest timeline (``walchain``), and each gap as a sentence."""
+    chain = wal_chain(record, histories, available)
+    problems = []
+    if chain.unfinished_from is not None:
         problems.append(f"WAL needed to make the backup consistent is missing from "
-                        f"{_segment(history, next_number, size)} (the backup ends in "
-                        f"{record.stop_segment})")
-    beyond = sorted(s.number(size) for s in present
-                    if s.number(size) > next_number and _segment(history, s.number(size), size) == s)
-    while beyond:
-        problems.append(f"gap in the archive on timeline {timeline}: "
-                        f"{_range(history, next_number, beyond[0] - 1, size)} missing; "
-                        f"recovery stops there, {_segment(history, beyond[0], size)} and later "
-                        f"are never read")
-        more = _path_from(beyond[0], history, present, size)
-        read.extend(more)
-        next_number = more[-1].number(size) + 1
-        beyond = [n for n in beyond if n > next_number]
-    return WalCheck(timeline, tuple(s for s in read if s in available), tuple(problems))
-
-
-def _segment(history: TimelineHistory, number: int, size: int) -> Segment:
-    return Segment.from_number(history.segment_timeline(number, size), number, size)
-
-
-def _path_from(number: int, history: TimelineHistory, present, size: int) -> list[Segment]:
-    read = []
-    while True:
-        segment = _segment(history, number, size)
-        if segment not in present:
-            return read
-        read.append(segment)
-        number += 1
-
-
-def _name(history: TimelineHistory, number: int, size: int) -> str:
-    return str(_segment(history, number, size))
-
-
-def _range(history: TimelineHistory, first: int, last: int, size: int) -> str:
-    if first == last:
-        return _name(history, first, size)
-    return f"{_name(history, first, size)}..{_name(history, last, size)} ({last - first + 1} segments)"
+                        f"{chain.unfinished_from} (the backup ends in {record.stop_segment})")
+    for gap in chain.gaps:
+        missing = (str(gap.first) if gap.count == 1
+                   else f"{gap.first}..{gap.last} ({gap.count} segments)")
+        resume = gap.last.number(record.segment_size) + 1  # a gap has archived WAL after it
+        after = next(s for s in chain.segments if s.number(record.segment_size) == resume)
+        problems.append(f"gap in the archive on timeline {chain.timeline}: {missing} missing; "
+                        f"recovery stops there, {after} and later are never read")
+    return WalCheck(chain.timeline, chain.segments, tuple(problems))
 
 
 @attrs.frozen
