@@ -27,6 +27,8 @@ import re
 import time
 from typing import Iterator
 
+from swiftwal.adapters.atomic import write_atomically
+
 _SEGMENT = re.compile(r"[0-9A-F]{24}\Z")
 _TEMP = ".tmp-"
 
@@ -48,21 +50,8 @@ def spool_directory(root: str, kind: str, *keys: str) -> str:
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    temp = os.path.join(os.path.dirname(path), f"{_TEMP}{os.getpid()}-{os.path.basename(path)}")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    name = f"{_TEMP}{os.getpid()}-{os.path.basename(path)}"
+    write_atomically(path, data, os.path.join(os.path.dirname(path), name))
 
 
 def _sweep(directory: str, max_age: float, now: float | None = None) -> None:

@@ -164,28 +164,16 @@ def _verified_original(candidate, stored: bytes, metadata, key) -> bytes:
 
 
 def write_atomically(path: str, data: bytes) -> None:
-    """Write a temp file beside ``path``, fsync, rename, fsync the directory:
+    """``path`` appears whole or not at all, and survives a crash once this returns:
     PostgreSQL never sees a partial file at ``path``."""
-    directory = os.path.dirname(path) or "."
-    temp = os.path.join(directory, f".{os.path.basename(path)}.swiftwal-{os.getpid()}")
+    from swiftwal.adapters.atomic import write_atomically as write
+
+    name = f".{os.path.basename(path)}.swiftwal-{os.getpid()}"  # see _TEMP_NAME
+    temp = os.path.join(os.path.dirname(path) or ".", name)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
+        write(path, data, temp, sync_directory=True)
     except OSError as exc:
-        _remove_quietly(temp)
         raise errors.SwiftwalError(f"cannot write {path}: {exc.strerror}") from None
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def remove_stale_temp_files(directory: str) -> None:
