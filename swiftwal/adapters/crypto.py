@@ -22,7 +22,7 @@ named as such rather than reported as corruption.
 The commands use it through ``configured_key`` (``ENCRYPTION_KEY_FILE``),
 ``object_metadata``/``record_metadata`` (what is recorded), ``encrypted``
 (what a reader must decrypt, refusing a missing or other key by name) and
-``plain_stored``/``history_reader`` (whole objects: WAL, timeline history).
+``plain_stored`` (whole objects: WAL, timeline history).
 
 ``cryptography`` is imported only when encryption is used.
 """
@@ -273,11 +273,3 @@ def plain_stored(data: bytes, key: bytes | None, name: str, metadata=None) -> by
                           hint=f"set {SETTING}")
     return decrypt_bytes(data, key, name)
 
-
-def history_reader(key: bytes | None):
-    """A ``codec_reader`` for ``catalog.load_histories``: decrypts, then decompresses."""
-    def read(codec: str, data: bytes) -> bytes:
-        from swiftwal.adapters.compression import decompress_bytes
-
-        return decompress_bytes(codec, plain_stored(data, key, "a timeline history file"))
-    return read

@@ -46,6 +46,7 @@ def _legacy_complete(storage, record: BackupRecord) -> BackupRecord:
     """0.2.2 kept no sizes nor end: a Dynamic Large Object manifest is listed as 0 bytes
     (its HEAD gives the whole size), and the end is in the ``.backup`` file PostgreSQL
     archived, under either layout's name."""
+    from swiftwal.adapters.compression import decompress_bytes
     from swiftwal.domain.recovery import backup_history_end
 
     try:
@@ -58,7 +59,8 @@ def _legacy_complete(storage, record: BackupRecord) -> BackupRecord:
     for candidate in layout.wal_candidates(history_name, "gzip"):
         try:
             with storage.get(candidate.object_name) as reader:
-                text = decompress(candidate.compression, reader.read()).decode("utf-8", "replace")
+                data = decompress_bytes(candidate.compression, reader.read())
+            text = data.decode("utf-8", "replace")
         except errors.ObjectNotFound:
             continue
         stop_lsn, stop_name, finished = backup_history_end(text)
@@ -137,17 +139,19 @@ def object_names_by_wal(wal: Iterable[StoredWal]) -> dict[WalFile, list[str]]:
     return names
 
 
-def load_histories(storage, wal: Iterable[StoredWal], codec_reader) -> dict[int, TimelineHistory]:
+def load_histories(storage, wal: Iterable[StoredWal],
+                   key: bytes | None = None) -> dict[int, TimelineHistory]:
+    """The timeline history files of the archive, decrypted with ``key`` where
+    they are encrypted (their metadata names the key, so a wrong one says so)."""
+    from swiftwal.adapters import crypto
+    from swiftwal.adapters.compression import decompress_bytes
+
     histories = {}
     for item in wal:
         if isinstance(item.wal_file, HistoryFile) and item.wal_file.timeline not in histories:
-            with storage.get(item.stored.object_name) as reader:
-                text = codec_reader(item.stored.compression, reader.read()).decode("utf-8", "replace")
+            name = item.stored.object_name
+            with storage.get(name) as reader:
+                data = crypto.plain_stored(reader.read(), key, name, reader.info.metadata)
+            text = decompress_bytes(item.stored.compression, data).decode("utf-8", "replace")
             histories[item.wal_file.timeline] = TimelineHistory.parse(item.wal_file.timeline, text)
     return histories
-
-
-def decompress(codec: str, data: bytes) -> bytes:
-    from swiftwal.adapters.compression import decompress_bytes
-
-    return decompress_bytes(codec, data)

@@ -34,9 +34,9 @@ def run(ctx, args) -> int:
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     backups = catalog.load_backups(storage)
     wal = catalog.load_wal(storage, segment_size)
-    from swiftwal.adapters.crypto import configured_key, history_reader  # encrypted histories
+    from swiftwal.adapters.crypto import configured_key
 
-    histories = catalog.load_histories(storage, wal, history_reader(configured_key(ctx.settings)))
+    histories = catalog.load_histories(storage, wal, configured_key(ctx.settings))
     report = summarise(backups, wal, now, segment_size, histories)
     report["store"] = storage.describe()
     report["prune"] = _prune_preview(args, backups, wal, now, segment_size, histories)

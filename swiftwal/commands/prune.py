@@ -58,9 +58,9 @@ def run(ctx, args) -> int:
         raise errors.InvariantViolated(f"there is no backup in {storage.describe()}; nothing can be pruned safely",
                                        hint="take a backup first")
     wal = catalog.load_wal(storage, segment_size)
-    from swiftwal.adapters.crypto import configured_key, history_reader  # encrypted histories
+    from swiftwal.adapters.crypto import configured_key
 
-    histories = catalog.load_histories(storage, wal, history_reader(configured_key(ctx.settings)))
+    histories = catalog.load_histories(storage, wal, configured_key(ctx.settings))
     plan = plan_prune(backups, [w.wal_file for w in wal], policy, histories=histories,
                       segment_size=segment_size)
     if plan.delete_backups and not args.force:
@@ -144,8 +144,3 @@ def plan_json(plan, dry_run: bool) -> dict:
             "backups": {"delete": items(plan.delete_backups), "keep": items(plan.keep_backups)},
             "wal": {"delete": items(plan.delete_wal), "keep": items(plan.keep_wal)}}
 
-
-def _decompress(codec: str, data: bytes) -> bytes:
-    from swiftwal.adapters.compression import decompress_bytes
-
-    return decompress_bytes(codec, data)

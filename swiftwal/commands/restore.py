@@ -76,8 +76,7 @@ def _select(ctx, storage, key: str, target: RecoveryTarget, secret):
     if not backups:
         raise errors.BackupNotFound(f"there is no backup in {storage.describe()}")
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
-    histories = catalog.load_histories(storage, catalog.load_wal(storage, segment_size),
-                                       crypto.history_reader(secret))
+    histories = catalog.load_histories(storage, catalog.load_wal(storage, segment_size), secret)
     return choose_backup(backups, target, histories)
 
 

@@ -99,10 +99,8 @@ def verify_backups(storage, records, full: bool, segment_size: int,
                    key: bytes | None = None) -> list[BackupReport]:
     """One report per record; the store is listed once for all of them.
     ``key`` decrypts encrypted objects (timeline histories; with ``full``, all)."""
-    from swiftwal.adapters.crypto import history_reader
-
     wal = catalog.load_wal(storage, segment_size)
-    histories = catalog.load_histories(storage, wal, history_reader(key))
+    histories = catalog.load_histories(storage, wal, key)
     return verify_records(storage, records, wal, histories, full, key)
 
 
