@@ -110,7 +110,41 @@ def _nonce(prefix: bytes, index: int) -> bytes:
     return prefix + struct.pack(">I", index)
 
 
-class EncryptingReader:
+class _ChunkedReader:
+    """What both directions share: exact reads from ``raw``, and ``read`` serving
+    the output of ``_next_chunk`` (one chunk sealed or opened per call)."""
+
+    _raw: BinaryIO
+    _out: bytearray
+    _done: bool
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            piece = self._raw.read(size - len(data))
+            if not piece:
+                break
+            data += piece
+        return bytes(data)
+
+    def _next_chunk(self) -> None:
+        raise NotImplementedError
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._done and (size < 0 or len(self._out) < size):
+            self._next_chunk()
+        if size < 0 or size >= len(self._out):
+            out, self._out = bytes(self._out), bytearray()
+            return out
+        out = bytes(self._out[:size])
+        del self._out[:size]
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+
+class EncryptingReader(_ChunkedReader):
     """Reads ``raw`` and yields the encrypted stream (header, then chunks)."""
 
     def __init__(self, raw: BinaryIO, key: bytes, chunk_log2: int = DEFAULT_CHUNK_LOG2,
@@ -124,21 +158,12 @@ class EncryptingReader:
         self._header = HEADER.pack(MAGIC, VERSION, chunk_log2, self._prefix)
         self._out = bytearray(self._header)
         self._index = 0
-        self._pending = self._fill()
+        self._pending = self._read_exactly(self._chunk)
         self._done = False
 
-    def _fill(self) -> bytes:
-        data = bytearray()
-        while len(data) < self._chunk:
-            piece = self._raw.read(self._chunk - len(data))
-            if not piece:
-                break
-            data += piece
-        return bytes(data)
-
-    def _seal_next(self) -> None:
+    def _next_chunk(self) -> None:
         current = self._pending
-        following = self._fill() if len(current) == self._chunk else b""
+        following = self._read_exactly(self._chunk) if len(current) == self._chunk else b""
         final = not following
         aad = self._header + (b"\x01" if final else b"\x00")
         self._out += self._aead.encrypt(_nonce(self._prefix, self._index), current, aad)
@@ -146,21 +171,8 @@ class EncryptingReader:
         self._pending = following
         self._done = final
 
-    def read(self, size: int = -1) -> bytes:
-        while not self._done and (size < 0 or len(self._out) < size):
-            self._seal_next()
-        if size < 0 or size >= len(self._out):
-            out, self._out = bytes(self._out), bytearray()
-            return out
-        out = bytes(self._out[:size])
-        del self._out[:size]
-        return out
 
-    def readable(self) -> bool:
-        return True
-
-
-class DecryptingReader:
+class DecryptingReader(_ChunkedReader):
     """Reads an encrypted stream from ``raw`` and yields the plaintext; any
     tampering or truncation raises ``IntegrityError`` (``name`` says where)."""
 
@@ -182,16 +194,7 @@ class DecryptingReader:
         self._out = bytearray()
         self._done = False
 
-    def _read_exactly(self, size: int) -> bytes:
-        data = bytearray()
-        while len(data) < size:
-            piece = self._raw.read(size - len(data))
-            if not piece:
-                break
-            data += piece
-        return bytes(data)
-
-    def _open_next(self) -> None:
+    def _next_chunk(self) -> None:
         sealed = self._lookahead
         following = self._read_exactly(self._sealed_size) if len(sealed) == self._sealed_size else b""
         final = not following
@@ -206,19 +209,6 @@ class DecryptingReader:
         self._index += 1
         self._lookahead = following
         self._done = final
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._done and (size < 0 or len(self._out) < size):
-            self._open_next()
-        if size < 0 or size >= len(self._out):
-            out, self._out = bytes(self._out), bytearray()
-            return out
-        out = bytes(self._out[:size])
-        del self._out[:size]
-        return out
-
-    def readable(self) -> bool:
-        return True
 
 
 def encrypt_bytes(data: bytes, key: bytes, chunk_log2: int = DEFAULT_CHUNK_LOG2) -> bytes:

@@ -7,8 +7,6 @@ status), and nothing is written outside the places the command may write.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import string
 import uuid
@@ -17,22 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swiftwal import cli
+from tests.support.inprocess import run_cli
 from swiftwal.domain.errors import InvalidInput
 from swiftwal.domain.walnames import BackupHistoryFile, HistoryFile, parse_wal_filename
 
 DOCUMENTED = {status for _kind, status in cli.EXIT_STATUSES} | {0, 1}
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = cli.main(argv)
-        except SystemExit as exit:  # --help
-            status = exit.code
-    return status, out.getvalue(), err.getvalue()
 
 
 def assert_clean_answer(status: int, err: str, argv) -> None:
@@ -87,7 +76,7 @@ def test_any_config_file_gives_a_clean_answer(tmp_path, body, garbage, with_garb
     store = tmp_path / "store"
     before = snapshot(str(tmp_path))
     argv = ["--config", str(config), "--storage", f"file://{store}", "list-wal"]
-    status, _out, err = run(argv)
+    status, _out, err = run_cli(argv)
     assert_clean_answer(status, err, argv)
     assert not changed_outside(before, snapshot(str(tmp_path)), (str(store),))
 
@@ -114,7 +103,7 @@ def test_restore_wal_of_any_name_writes_only_its_destination(tmp_path, name):
     before = snapshot(str(tmp_path))
     argv = ["--storage", f"file://{store}", "restore-wal", name,
             str(sandbox / "pg_wal" / "RECOVERYXLOG")]
-    status, _out, err = run(argv)
+    status, _out, err = run_cli(argv)
     assert_clean_answer(status, err, argv)
     if not name.startswith("-"):  # (an option, such as --help, is not a name)
         assert status in (1, 2), (name, status, err)  # nothing is archived: missing or invalid
@@ -138,7 +127,7 @@ def test_archive_wal_of_any_file_stores_nothing_it_should_not(tmp_path, name, co
     path.write_bytes(content)
     store = tmp_path / f"store-{uuid.uuid4().hex}"
     argv = ["--storage", f"file://{store}", "archive-wal", str(path)]
-    status, _out, err = run(argv)
+    status, _out, err = run_cli(argv)
     assert_clean_answer(status, err, argv)
     try:
         text_file = isinstance(parse_wal_filename(name), (HistoryFile, BackupHistoryFile))
@@ -171,7 +160,7 @@ def test_restore_of_any_key_into_any_target_touches_nothing(tmp_path, key, targe
         target.write_text("not a directory")
     before = snapshot(str(tmp_path))
     argv = ["--storage", f"file://{store}", "restore", key, str(target)]
-    status, _out, err = run(argv)
+    status, _out, err = run_cli(argv)
     assert_clean_answer(status, err, argv)
     assert status != 0, (key, err)  # there is no backup at all
     assert not changed_outside(before, snapshot(str(tmp_path)), (str(store),))

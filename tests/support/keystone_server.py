@@ -28,6 +28,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.support.swift_server import process_runs
+
 PYTHON = "/usr/bin/python3"
 WSGI_SCRIPT = "/usr/bin/keystone-wsgi-public"
 MANAGE = "/usr/bin/keystone-manage"
@@ -43,14 +45,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _alive(pid: int, argv: list[str]) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return cmdline.split(b"\0")[:-1] == [arg.encode() for arg in argv]
 
 
 class KeystoneServer:
@@ -107,13 +101,13 @@ class KeystoneServer:
 
     def stop(self) -> None:
         pid, argv = self._recorded()
-        if pid is not None and _alive(pid, argv):
+        if pid is not None and process_runs(pid, argv):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 10
-            while _alive(pid, argv) and time.monotonic() < deadline:
+            while process_runs(pid, argv) and time.monotonic() < deadline:
                 self._reap(pid)
                 time.sleep(0.05)
-            if _alive(pid, argv):
+            if process_runs(pid, argv):
                 os.kill(pid, signal.SIGKILL)
             self._reap(pid)
         (self.directory / "keystone.pid").unlink(missing_ok=True)
@@ -125,7 +119,7 @@ class KeystoneServer:
 
     def running(self) -> bool:
         pid, argv = self._recorded()
-        return pid is not None and _alive(pid, argv)
+        return pid is not None and process_runs(pid, argv)
 
     # -- identities -------------------------------------------------------------------------
 

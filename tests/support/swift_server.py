@@ -115,7 +115,7 @@ def _ini(sections: dict[str, dict[str, object]]) -> str:
                    for name, body in sections.items())
 
 
-def _alive(pid: int, argv: list[str]) -> bool:
+def process_runs(pid: int, argv: list[str]) -> bool:
     """True if ``pid`` runs ``argv`` still; a reused PID or a zombie does not count."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -318,7 +318,7 @@ class SwiftServer:
             argv = json.loads((self.run_dir / f"{name}.argv").read_text())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid, argv) else None
+        return pid if process_runs(pid, argv) else None
 
     def _kill(self, name: str) -> None:
         pid = self._pid(name)
@@ -326,12 +326,12 @@ class SwiftServer:
             argv = json.loads((self.run_dir / f"{name}.argv").read_text())
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 10
-            while _alive(pid, argv) and time.monotonic() < deadline:
+            while process_runs(pid, argv) and time.monotonic() < deadline:
                 self._reap(pid)
                 time.sleep(0.05)
-            if _alive(pid, argv):
+            if process_runs(pid, argv):
                 os.kill(pid, signal.SIGKILL)
-                while _alive(pid, argv):
+                while process_runs(pid, argv):
                     self._reap(pid)
                     time.sleep(0.05)
             self._reap(pid)

@@ -2,13 +2,12 @@
 either success or one ``swiftwal: error:`` line and a documented status."""
 from __future__ import annotations
 
-import contextlib
-import io
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swiftwal import cli
+from tests.support.inprocess import run_cli
 from swiftwal.domain import errors
 
 documented = {status for _kind, status in cli.EXIT_STATUSES} | {0, 1, cli.EXIT_INTERRUPTED}
@@ -20,20 +19,10 @@ words = st.sampled_from(["backup", "restore", "list-backups", "list-wal", "archi
 arguments = st.lists(st.one_of(words, st.text(max_size=12)), max_size=6)
 
 
-def run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = cli.main(argv)
-        except SystemExit as exit:  # --help
-            status = exit.code
-    return status, out.getvalue(), err.getvalue()
-
-
 @settings(max_examples=150, deadline=None)
 @given(arguments)
 def test_no_argument_list_gives_a_traceback(argv):
-    status, _out, err = run(["--storage", "file:///nonexistent/swiftwal-store", *argv])
+    status, _out, err = run_cli(["--storage", "file:///nonexistent/swiftwal-store", *argv])
     assert "Traceback" not in err
     assert status in documented, (argv, status, err)
     if status not in (0, 1):
