@@ -140,26 +140,31 @@ def fetch(storage, wal_name: str, preferred_codec: str, key: bytes | None = None
                 metadata = reader.info.metadata
         except errors.ObjectNotFound:
             continue
-        return candidate, _verified_original(candidate, stored, metadata, key)
+        return candidate, verified_original(candidate.object_name, candidate.compression, stored,
+                                            metadata, key)
     return None
 
 
-def _verified_original(candidate, stored: bytes, metadata, key) -> bytes:
+def verified_original(name: str, compression: str, stored: bytes, metadata, key) -> bytes:
+    """The original bytes of the WAL object ``name`` read as ``stored``: its
+    stored-bytes checksum checked, decrypted, decompressed, its original
+    checksum checked; ``IntegrityError`` naming the object otherwise."""
     from swiftwal.adapters.compression import decompress_bytes
     from swiftwal.adapters.crypto import plain_stored
 
     expected = metadata.get("stored-sha256")
     if expected and hashlib.sha256(stored).hexdigest() != expected:
-        raise errors.IntegrityError(f"{candidate.object_name} does not match its recorded checksum")
-    stored = plain_stored(stored, key, candidate.object_name, metadata)
+        raise errors.IntegrityError(f"{name} does not match its recorded SHA-256 (corrupted)")
+    stored = plain_stored(stored, key, name, metadata)
     try:
-        data = decompress_bytes(candidate.compression, stored)
+        data = decompress_bytes(compression, stored)
     except Exception as exc:  # zlib.error, zstd.ZstdError: the object is damaged
-        raise errors.IntegrityError(f"{candidate.object_name} cannot be decompressed "
+        raise errors.IntegrityError(f"{name} cannot be decompressed "
                                     f"({exc.__class__.__name__})") from None
     expected = metadata.get("sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise errors.IntegrityError(f"{candidate.object_name} decompresses to unexpected content")
+        raise errors.IntegrityError(f"{name} decompresses to content that does not match "
+                                    f"its SHA-256")
     return data
 
 

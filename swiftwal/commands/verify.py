@@ -13,7 +13,6 @@ or wrong key is a configuration error (exit 3), not a verdict on the backup.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Collection, Mapping, Optional
 
@@ -171,22 +170,12 @@ def _check_wal_object(storage, item, key: bytes | None = None) -> list[str]:
             metadata = reader.info.metadata
     except errors.ObjectNotFound:
         return [f"WAL object {name} disappeared while being read"]
-    expected = metadata.get("stored-sha256")
-    if expected and hashlib.sha256(stored).hexdigest() != expected:
-        return [f"WAL object {name} does not match its recorded SHA-256 (corrupted)"]
-    from swiftwal.adapters.crypto import plain_stored
+    from swiftwal.commands.restore_wal import verified_original
 
     try:
-        stored = plain_stored(stored, key, name, metadata)
+        data = verified_original(name, item.stored.compression, stored, metadata, key)
     except errors.IntegrityError as exc:  # names the object
         return [f"WAL object {exc.message}"]
-    try:
-        data = _decompress(item.stored.compression, stored)
-    except Exception as exc:  # zlib.error, ZstdError: the object is damaged
-        return [f"WAL object {name} cannot be decompressed ({exc.__class__.__name__})"]
-    expected = metadata.get("sha256")
-    if expected and hashlib.sha256(data).hexdigest() != expected:
-        return [f"WAL object {name} decompresses to content that does not match its SHA-256"]
     if metadata.get("size") and metadata["size"] != str(len(data)):
         return [f"WAL object {name} decompresses to {len(data)} bytes, not {metadata['size']}"]
     return []
@@ -224,8 +213,3 @@ def run(ctx, args) -> int:
             hint="see the report above")
     return 0
 
-
-def _decompress(codec: str, data: bytes) -> bytes:
-    from swiftwal.adapters.compression import decompress_bytes
-
-    return decompress_bytes(codec, data)
