@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -28,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.support.swift_server import process_runs
+from tests.support.swift_server import process_runs, stop_process
 
 PYTHON = "/usr/bin/python3"
 WSGI_SCRIPT = "/usr/bin/keystone-wsgi-public"
@@ -101,15 +100,8 @@ class KeystoneServer:
 
     def stop(self) -> None:
         pid, argv = self._recorded()
-        if pid is not None and process_runs(pid, argv):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while process_runs(pid, argv) and time.monotonic() < deadline:
-                self._reap(pid)
-                time.sleep(0.05)
-            if process_runs(pid, argv):
-                os.kill(pid, signal.SIGKILL)
-            self._reap(pid)
+        if pid is not None:
+            stop_process(pid, argv)
         (self.directory / "keystone.pid").unlink(missing_ok=True)
 
     def resume(self) -> None:
@@ -235,13 +227,6 @@ class KeystoneServer:
         except (OSError, ValueError):
             return None, []
         return pid, argv
-
-    @staticmethod
-    def _reap(pid: int) -> None:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -124,6 +124,30 @@ def process_runs(pid: int, argv: list[str]) -> bool:
     return cmdline.split(b"\0")[:-1] == [arg.encode() for arg in argv]
 
 
+def reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: init reaps it
+
+
+def stop_process(pid: int, argv: list[str]) -> None:
+    """SIGTERM ``pid`` if it still runs ``argv``, SIGKILL after 10 s, and wait until it is gone."""
+    if not process_runs(pid, argv):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while process_runs(pid, argv) and time.monotonic() < deadline:
+        reap(pid)
+        time.sleep(0.05)
+    if process_runs(pid, argv):
+        os.kill(pid, signal.SIGKILL)
+        while process_runs(pid, argv):
+            reap(pid)
+            time.sleep(0.05)
+    reap(pid)
+
+
 class SwiftServer:
     """A running single-node Swift; build it with :meth:`start` or :meth:`attach`."""
 
@@ -323,27 +347,9 @@ class SwiftServer:
     def _kill(self, name: str) -> None:
         pid = self._pid(name)
         if pid is not None:
-            argv = json.loads((self.run_dir / f"{name}.argv").read_text())
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while process_runs(pid, argv) and time.monotonic() < deadline:
-                self._reap(pid)
-                time.sleep(0.05)
-            if process_runs(pid, argv):
-                os.kill(pid, signal.SIGKILL)
-                while process_runs(pid, argv):
-                    self._reap(pid)
-                    time.sleep(0.05)
-            self._reap(pid)
+            stop_process(pid, json.loads((self.run_dir / f"{name}.argv").read_text()))
         (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
         self._procs.pop(name, None)
-
-    @staticmethod
-    def _reap(pid: int) -> None:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass  # not our child: init reaps it
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
