@@ -188,6 +188,9 @@ def part_backlog(tools: Tools, cluster: PgCluster, count: int, rows: list) -> No
             "archive-get {name} {dest}"),
         "WAL-E (default pool)": (lambda: _some(tools.wale()), "wal-push %p",
                                  "wal-fetch --prefetch 8 {name} {dest}"),
+        "cp floor (cp %p into a directory)": (
+            lambda: "cp", f"%p {give(tools.work / 'cp-backlog')}/%f",
+            f"{tools.work / 'cp-backlog'}/{{name}} {{dest}}"),
     }
     fetchers = {}
     for name, (make, push, fetch) in contenders.items():
@@ -211,7 +214,34 @@ def part_backlog(tools: Tools, cluster: PgCluster, count: int, rows: list) -> No
         cluster.configure({"archive_command": "false"})
         cluster.reload()
         rows.append(("backlog, segments/s", name, round(len(names) / elapsed, 1)))
+    rows.append(("backlog, segments/s", "ceiling: raw parallel PUTs (swiftclient, 4 threads)",
+                 _raw_puts(tools, [cluster.data_dir / "pg_wal" / n for n in names])))
     return fetchers, names
+
+
+def _raw_puts(tools: Tools, paths: list[Path]) -> float:
+    """Segments per second for plain PUTs of the uncompressed files, 4 at a
+    time, one connection per thread, outside PostgreSQL's archiver."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import swiftclient
+
+    local = threading.local()
+    swift = tools.swift
+    container = f"raw-{uuid.uuid4().hex[:8]}"
+
+    def conn():
+        if not hasattr(local, "conn"):
+            local.conn = swiftclient.Connection(authurl=swift.auth_url, user=swift.user,
+                                                key=swift.key, auth_version="1")
+        return local.conn
+
+    conn().put_container(container)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda p: conn().put_object(container, p.name, p.read_bytes()), paths))
+    return round(len(paths) / (time.monotonic() - started), 1)
 
 
 def part_feed(tools: Tools, fetchers: dict, names: list[str], rows: list) -> None:

@@ -3,13 +3,16 @@ map errors to exit statuses.  Each command lives in ``swiftwal.commands``.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+TYPE_CHECKING = False  # typing itself costs archive_command time
 
 from swiftwal.domain import errors
+
+if TYPE_CHECKING:
+    import argparse
+    from typing import Sequence
 
 # Exit statuses, documented in docs/exit-codes.md.  restore-wal keeps 1 for
 # "not in the archive" only (PostgreSQL's restore_command contract).
@@ -47,7 +50,9 @@ COMMANDS = {
     "list-backups": "swiftwal.commands.listing",
     "list-wal": "swiftwal.commands.listing",
     "archive-wal": "swiftwal.commands.archive_wal",
+    "archive-worker": "swiftwal.commands.archive_async",
     "restore-wal": "swiftwal.commands.restore_wal",
+    "restore-worker": "swiftwal.commands.restore_async",
     "prune": "swiftwal.commands.prune",
     "archive-cleanup": "swiftwal.commands.archive_cleanup",
     "verify": "swiftwal.commands.verify",
@@ -63,33 +68,85 @@ def exit_status(error: errors.SwiftwalError) -> int:
     return EXIT_INTERNAL
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, no usage dump
-        raise errors.UsageError(message, hint=f"see '{self.prog} --help'")
+# Options before the command: (flags, settings key, help).  The key None
+# marks --config, "" a switch without a value.  One table for argparse and
+# for the fast path of archive_command (swiftwal.commands.archive_async).
+GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], str | None, str | None], ...] = (
+    (("--container", "-C"), "CONTAINER", "container holding everything (CONTAINER)"),
+    (("--config", "-c"), None, "KEY=value config file"),
+    (("--verbose", "-v"), "", "extra output and longer reports"),
+    (("--storage",), "STORAGE", "swift (default) or file:///path (STORAGE)"),
+    (("--os-auth-url",), "OS_AUTH_URL", None),
+    (("--os-username",), "OS_USERNAME", None),
+    (("--os-password",), "OS_PASSWORD",
+     "visible to other users in ps: prefer the config file or OS_PASSWORD"),
+    (("--os-tenant-name",), "OS_TENANT_NAME", None),
+    (("--os-auth-version",), "OS_AUTH_VERSION", None),
+    (("--os-cloud",), "OS_CLOUD", "a cloud of clouds.yaml (OS_CLOUD)"),
+    (("--compression",), "COMPRESSION", None),
+    (("--log-format",), "LOG_FORMAT", None),
+    (("--debug",), "", "show tracebacks"),
+)
+_CHOICES = {"COMPRESSION": ("gzip", "zstd"), "LOG_FORMAT": ("console", "json")}
+_METAVARS = {"OS_AUTH_URL": "URL", "OS_USERNAME": "USER", "OS_PASSWORD": "KEY",
+             "OS_TENANT_NAME": "TENANT", "OS_AUTH_VERSION": "VERSION", "OS_CLOUD": "CLOUD"}
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str):  # one line, no usage dump
+            raise errors.UsageError(message, hint=f"see '{self.prog} --help'")
+
     parser = _Parser(prog="swiftwal", description="PostgreSQL backups, WAL archiving and "
                      "point-in-time recovery into OpenStack Swift or a local directory.")
-    parser.add_argument("--container", "-C", help="container holding everything (CONTAINER)")
-    parser.add_argument("--config", "-c", help="KEY=value config file")
-    parser.add_argument("--verbose", "-v", action="store_true", help="extra output and longer reports")
-    parser.add_argument("--storage", help="swift (default) or file:///path (STORAGE)")
-    parser.add_argument("--os-auth-url", metavar="URL")
-    parser.add_argument("--os-username", metavar="USER")
-    parser.add_argument("--os-password", metavar="KEY",
-                        help="visible to other users in ps: prefer the config file or OS_PASSWORD")
-    parser.add_argument("--os-tenant-name", metavar="TENANT")
-    parser.add_argument("--os-auth-version", metavar="VERSION")
-    parser.add_argument("--os-cloud", metavar="CLOUD", help="a cloud of clouds.yaml (OS_CLOUD)")
-    parser.add_argument("--compression", choices=("gzip", "zstd"))
-    parser.add_argument("--log-format", choices=("console", "json"))
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    for flags, key, text in GLOBAL_OPTIONS:
+        if key == "":
+            parser.add_argument(*flags, action="store_true", help=text)
+        else:
+            parser.add_argument(*flags, help=text, choices=_CHOICES.get(key),
+                                metavar=_METAVARS.get(key))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     for name, module in _commands_to_register(argv).items():
         importlib.import_module(module).add_arguments(commands, name)
     return parser
+
+
+def split_global_options(argv: Sequence[str]):
+    """``(settings from options, config file, switches, the rest from the
+    command on)`` without argparse, or None for anything but plain
+    ``--opt value`` / ``--opt=value`` options before a command."""
+    flags = {flag: (key, names[0]) for names, key, _ in GLOBAL_OPTIONS for flag in names}
+    values: dict[str, str | None] = {}
+    switches: set[str] = set()
+    config_file = None
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        flag, equals, value = argv[index].partition("=")
+        if flag not in flags:
+            return None
+        key, name = flags[flag]
+        if key == "":
+            if equals:
+                return None
+            switches.add(name)
+            index += 1
+            continue
+        if not equals:
+            if index + 1 >= len(argv):
+                return None
+            value = argv[index + 1]
+            index += 1
+        index += 1
+        if key is None:
+            config_file = value
+        elif key in _CHOICES and value not in _CHOICES[key]:
+            return None
+        else:
+            values[key] = value
+    return values, config_file, switches, list(argv[index:])
 
 
 def _commands_to_register(argv: Sequence[str] | None) -> dict[str, str]:
@@ -99,14 +156,9 @@ def _commands_to_register(argv: Sequence[str] | None) -> dict[str, str]:
     return named or COMMANDS
 
 
-def _cli_settings(args: argparse.Namespace) -> dict[str, str | None]:
-    return {
-        "CONTAINER": args.container, "STORAGE": args.storage, "OS_AUTH_URL": args.os_auth_url,
-        "OS_USERNAME": args.os_username, "OS_PASSWORD": args.os_password,
-        "OS_TENANT_NAME": args.os_tenant_name, "OS_AUTH_VERSION": args.os_auth_version,
-        "OS_CLOUD": args.os_cloud,
-        "COMPRESSION": args.compression, "LOG_FORMAT": args.log_format,
-    }
+def cli_settings(args) -> dict[str, str | None]:
+    return {key: getattr(args, names[0][2:].replace("-", "_"))
+            for names, key, _ in GLOBAL_OPTIONS if key}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     status = EXIT_INTERNAL
     try:
-        status = _run(argv)
+        fast = _fast_path(argv)
+        status = _run(argv) if fast is None else fast
     except errors.SwiftwalError as error:
         status = _report(error, debug, argv)
     except KeyboardInterrupt:
@@ -131,12 +184,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def _fast_path(argv: list[str]) -> int | None:
+    """archive-wal and restore-wal answered by their workers (or None)."""
+    if "archive-wal" in argv:
+        from swiftwal.commands.archive_async import fast_archive as fast
+    elif "restore-wal" in argv:
+        from swiftwal.commands.restore_async import fast_restore as fast
+    else:
+        return None
+    try:
+        return fast(argv)
+    except errors.SwiftwalError:  # the worker's final answer
+        raise
+    except Exception:  # never an error of its own: the full command does it all again
+        if "--debug" in argv:
+            raise
+        return None
+
+
 def _run(argv: list[str]) -> int:
     from swiftwal import config, events, logs
     from swiftwal.commands.context import Context
 
     args = build_parser(argv).parse_args(argv)
-    settings = config.load_settings(_cli_settings(args), args.config, os.environ)
+    settings = config.load_settings(cli_settings(args), args.config, os.environ)
     fmt = settings.log_format or "console"
     logs.configure(fmt, args.verbose or args.debug, light=args.command in LIGHT_COMMANDS)
     context = Context(settings=settings, verbose=args.verbose, debug=args.debug)

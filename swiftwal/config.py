@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Mapping
-
-import attrs
+TYPE_CHECKING = False  # typing itself costs archive_command time
 
 from swiftwal.domain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing import Mapping
 
 # key -> (description, secret?)
 KEYS: dict[str, tuple[str, bool]] = {
@@ -65,15 +66,41 @@ KEYS: dict[str, tuple[str, bool]] = {
                             "(AES-256-GCM); unset: no encryption", False),
 }
 
+# How a command runs, not what it stores where.
+_NOT_THE_STORE = frozenset({
+    "LOG_FORMAT", "TIMEOUT", "PARALLEL", "ARCHIVE_LOOKAHEAD", "RESTORE_PREFETCH", "CACHE_DIR",
+    "PG_BIN_DIR", "LARGE_OBJECT_SIZE", "SEGMENT_EXPIRY", "INSECURE", "OS_CACERT"})
 COMPRESSIONS = ("zstd", "gzip")
 LOG_FORMATS = ("console", "json")
 
 
-@attrs.frozen
 class Settings:
-    values: Mapping[str, str] = attrs.field(repr=False)
-    config_file: str | None = None
-    warnings: tuple[str, ...] = ()
+    """Read-only.  A plain class: archive_command's fast path reads settings
+    and must not pay for importing attrs (about 20 ms)."""
+
+    __slots__ = ("values", "config_file", "warnings")
+
+    def __init__(self, values: Mapping[str, str], config_file: str | None = None,
+                 warnings: tuple[str, ...] = ()) -> None:
+        object.__setattr__(self, "values", dict(values))
+        object.__setattr__(self, "config_file", config_file)
+        object.__setattr__(self, "warnings", tuple(warnings))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Settings are read-only")
+
+    def __repr__(self) -> str:  # values may hold secrets
+        return f"Settings(config_file={self.config_file!r}, keys={sorted(self.values)})"
+
+    def with_values(self, values: Mapping[str, str]) -> "Settings":
+        return Settings(values, self.config_file, self.warnings)
+
+    def public_key(self) -> str:
+        """The settings that say where and how objects are stored, without the
+        secrets, as one string: what keys a spool to a store without loading,
+        or knowing, how that store is reached."""
+        return "\n".join(f"{k}={v}" for k, v in sorted(self.values.items())
+                          if v and k not in _NOT_THE_STORE and not KEYS.get(k, ("", True))[1])
 
     def get(self, key: str, default: str | None = None) -> str | None:
         value = self.values.get(key)

@@ -14,7 +14,10 @@ the output cannot drift apart.
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+TYPE_CHECKING = False  # typing itself costs archive_command time
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 

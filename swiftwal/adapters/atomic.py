@@ -34,3 +34,40 @@ def write_atomically(path: str, data: bytes, temp: str, *, sync_directory: bool 
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+# restore-wal's temp file beside %p: "." + the file's name + ".swiftwal-" + PID
+_TEMP_MARK = ".swiftwal-"
+
+
+def temp_beside(path: str) -> str:
+    return os.path.join(os.path.dirname(path) or ".",
+                        f".{os.path.basename(path)}{_TEMP_MARK}{os.getpid()}")
+
+
+def remove_stale_temp_files(directory: str) -> None:
+    """Remove the temp files of ``temp_beside`` left by dead processes.
+
+    Only hidden names are looked at (a cheap test on each name of the listing);
+    a live PID's file is kept, even if that PID was reused by another process."""
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".") and _TEMP_MARK in n]
+    except OSError:
+        return
+    for name in names:
+        stem, _, pid = name.rpartition(_TEMP_MARK)
+        if len(stem) > 1 and pid.isdigit() and pid.isascii() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a PID we wrote: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True

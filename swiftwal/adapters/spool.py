@@ -1,12 +1,18 @@
 """Spool directories kept outside the data directory, between calls.
 
-``ArchiveSpool``: one record per WAL file that a look-ahead stored durably
-("this content, of this size and SHA-256, is in this store").  A record is
-written only after the store confirmed the upload, through a temp file and
-an atomic rename, so a process killed at any moment leaves either no record
-or a complete one; a record that does not parse, or whose size or hash
-differs from the file PostgreSQL hands us, is ignored.  A record is used
-once: the call that returns success through it removes it.
+``ArchiveSpool``: the archive worker's queue and answers.  A call of
+``archive-wal`` that finds no answer leaves a request (the file's path) and
+waits; the worker (``swiftwal.commands.archive_async``) stores requested and
+other ``.ready`` segments and, only after the store confirmed one, writes its
+record: "the file of this name, device, inode, size, modification and change
+time, whose SHA-256 was this, is in the store".  A later call trusts a record
+only if ``stat`` of the file it is given still shows that very file,
+unchanged; such a call returns without reading the segment.  Records and
+requests go through a temp file and a rename, so a process killed at any
+moment leaves either nothing or a complete one; one that does not parse is
+ignored.  A record is used once: the call that returns success through it
+removes it.  A request the worker could not serve gets a ``.failed`` marker
+and its call does the work itself, reporting what goes wrong.
 
 ``PrefetchSpool``: WAL files fetched ahead of ``restore_command``.  Each is
 stored as ``<full WAL name>.<sha256>`` (the hash of its verified content)
@@ -14,23 +20,28 @@ through a temp file and a rename; serving one re-hashes it first.  Keyed by
 the full name, a file of one timeline is never served for another.
 
 Neither spool is needed for correctness: any failure to use one (a missing
-home directory, a full disk) just means doing the work the plain way.
+home directory, a full disk) just means doing the work the plain way.  This
+module is on archive_command's fast path: it imports little.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import os
-import re
 import time
-from typing import Iterator
+TYPE_CHECKING = False  # typing itself costs archive_command time
 
-from swiftwal.adapters.atomic import write_atomically
+try:  # CPython's built-in SHA-256 for short keys: hashlib loads OpenSSL (about 2 ms)
+    from _sha256 import sha256 as _short_sha256
+except ImportError:  # pragma: no cover
+    from hashlib import sha256 as _short_sha256
 
-_SEGMENT = re.compile(r"[0-9A-F]{24}\Z")
+if TYPE_CHECKING:
+    from typing import Iterator
+
+_HEX = frozenset("0123456789ABCDEF")
 _TEMP = ".tmp-"
+_RECORD_VERSION = "swiftwal-record-2"
 
 
 def cache_root(configured: str | None) -> str:
@@ -43,15 +54,30 @@ def cache_root(configured: str | None) -> str:
 
 def spool_directory(root: str, kind: str, *keys: str) -> str:
     """A private directory (mode 0700) under ``root`` for ``kind`` and ``keys``."""
-    digest = hashlib.sha256("\x00".join(keys).encode("utf-8", "surrogateescape")).hexdigest()
+    digest = _short_sha256("\x00".join(keys).encode("utf-8", "surrogateescape")).hexdigest()
     path = os.path.join(root, kind, digest[:24])
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 
 
+def is_segment_name(name: str) -> bool:
+    return len(name) == 24 and _HEX.issuperset(name)
+
+
 def _write_atomically(path: str, data: bytes) -> None:
-    name = f"{_TEMP}{os.getpid()}-{os.path.basename(path)}"
-    write_atomically(path, data, os.path.join(os.path.dirname(path), name))
+    """Whole or not at all, and not flushed: a spool file lost or torn in a
+    crash only means doing the work again (a torn one does not parse, or
+    fails its hash)."""
+    temp = os.path.join(os.path.dirname(path), f"{_TEMP}{os.getpid()}-{os.path.basename(path)}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with open(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def _sweep(directory: str, max_age: float, now: float | None = None) -> None:
@@ -59,51 +85,143 @@ def _sweep(directory: str, max_age: float, now: float | None = None) -> None:
     with contextlib.suppress(OSError):
         for entry in os.scandir(directory):
             with contextlib.suppress(OSError):
-                if entry.is_file(follow_symlinks=False) and entry.name != "lock" and (
+                if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".lock") and (
                         now - entry.stat(follow_symlinks=False).st_mtime > max_age):
                     os.unlink(entry.path)
 
 
-class ArchiveSpool:
+def fingerprint(info: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file is replaced or written: its identity,
+    size and times (a rename or a write moves ``st_ctime``)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+class WorkerSpool:
+    """Requests, failure markers and the worker's lock (``swiftwal.commands.workers``)."""
+
+    max_age = 86400.0
+
     def __init__(self, directory: str) -> None:
         self.directory = directory
+        self._requests = os.path.join(directory, "requests")
 
-    def _path(self, wal_name: str) -> str:
-        return os.path.join(self.directory, wal_name + ".stored")
+    def _path(self, wal_name: str, suffix: str) -> str:
+        return os.path.join(self.directory, wal_name + suffix)
 
-    def record(self, wal_name: str, size: int, sha256: str, object_name: str) -> None:
-        """Call only once the store has confirmed ``object_name`` holds this content."""
-        payload = json.dumps({"wal_name": wal_name, "size": size, "sha256": sha256,
-                              "object": object_name}).encode()
-        _write_atomically(self._path(wal_name), payload)
+    # -- requests and failures -------------------------------------------------------
 
-    def matches(self, wal_name: str, size: int, sha256: str) -> bool:
+    def request(self, wal_name: str, path: str) -> None:
+        os.makedirs(self._requests, mode=0o700, exist_ok=True)
+        _write_atomically(os.path.join(self._requests, wal_name),
+                          path.encode("utf-8", "surrogateescape"))
+
+    def requests(self) -> dict[str, str]:
+        """``{WAL name: path}`` of the pending requests."""
+        found = {}
+        try:
+            names = [n for n in os.listdir(self._requests) if is_segment_name(n)]
+        except OSError:
+            return found
+        for name in names:
+            with contextlib.suppress(OSError):
+                with open(os.path.join(self._requests, name), "rb") as handle:
+                    found[name] = handle.read(8192).decode("utf-8", "surrogateescape")
+        return found
+
+    def drop_request(self, wal_name: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(self._requests, wal_name))
+
+    def fail(self, wal_name: str, answer: str = "") -> None:
+        """The worker could not do it; ``answer``: its error, if final."""
+        _write_atomically(self._path(wal_name, ".failed"), answer.encode("utf-8", "replace"))
+
+    def take_failure(self, wal_name: str) -> str | None:
+        """The answer of a failure marker (removed), or None if there is none."""
+        path = self._path(wal_name, ".failed")
+        try:
+            with open(path, "rb") as handle:
+                answer = handle.read(65536).decode("utf-8", "replace")
+            os.unlink(path)
+        except OSError:
+            return None
+        return answer
+
+    # -- the worker ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def worker_lock(self) -> Iterator[bool]:
+        """Held by the one worker of this spool for its whole life; yields
+        whether it was free (then it holds our PID).  The kernel releases it
+        if the worker dies."""
+        fd = os.open(self._path("worker", ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield True
+        finally:
+            os.close(fd)
+
+    def heartbeat(self) -> None:
+        """The worker shows it still serves requests."""
+        with contextlib.suppress(OSError):
+            os.utime(self._path("worker", ".lock"))
+
+    def worker_serving(self, within: float) -> bool:
+        """A worker holds the lock and showed it serves within ``within`` seconds."""
+        try:
+            beat = os.stat(self._path("worker", ".lock")).st_mtime
+        except OSError:
+            return False
+        with self.worker_lock() as free:
+            return not free and time.time() - beat <= within
+
+    def sweep(self) -> None:
+        """What nobody asked for within ``max_age`` (records whose file went
+        elsewhere, prefetched files the store may have changed since) and
+        requests nobody waits for any more."""
+        _sweep(self.directory, self.max_age)
+        _sweep(self._requests, 600.0)
+
+class ArchiveSpool(WorkerSpool):
+    def _path(self, wal_name: str, suffix: str = ".stored") -> str:
+        return os.path.join(self.directory, wal_name + suffix)
+
+    # -- records ---------------------------------------------------------------------
+
+    def record(self, wal_name: str, seen: tuple[int, ...], sha256_hex: str,
+               stored_bytes: int, outcome: str) -> None:
+        """Call only once the store has confirmed it holds this content;
+        ``outcome``: the event the call reports (stored, or found stored)."""
+        fields = (_RECORD_VERSION, wal_name, *map(str, seen), sha256_hex, str(stored_bytes),
+                  outcome)
+        _write_atomically(self._path(wal_name), " ".join(fields).encode())
+
+    def stored(self, wal_name: str, path: str) -> tuple[int, str] | None:
+        """``(stored size, outcome)`` recorded for the file at ``path``, if the
+        record is for that very file, unchanged since it was read; else None."""
         try:
             with open(self._path(wal_name), "rb") as handle:
-                record = json.loads(handle.read(4096))
-            return (record["wal_name"] == wal_name and record["size"] == size
-                    and record["sha256"] == sha256)
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
+                fields = handle.read(512).decode().split()
+            current = fingerprint(os.stat(path))
+        except (OSError, UnicodeDecodeError):
+            return None
+        if (len(fields) != 10 or fields[0] != _RECORD_VERSION or fields[1] != wal_name
+                or fields[2:7] != [str(v) for v in current] or not fields[8].isdigit()):
+            return None
+        return int(fields[8]), fields[9]
 
     def forget(self, wal_name: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self._path(wal_name))
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Exclusive between processes; released by the kernel if we die."""
-        fd = os.open(os.path.join(self.directory, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def sweep(self, max_age: float = 86400.0) -> None:
-        """Records nobody asked for within a day (their file went elsewhere)."""
-        _sweep(self.directory, max_age)
-
+    def has_record(self, wal_name: str) -> bool:
+        return os.path.exists(self._path(wal_name))
 
 def ready_segments(status_dir: str, exclude: str, limit: int) -> list[str]:
     """Up to ``limit`` segment names PostgreSQL has marked ``.ready``, oldest first."""
@@ -111,13 +229,12 @@ def ready_segments(status_dir: str, exclude: str, limit: int) -> list[str]:
         names = [entry[:-6] for entry in os.listdir(status_dir) if entry.endswith(".ready")]
     except OSError:
         return []
-    segments = sorted(n for n in names if _SEGMENT.match(n) and n != exclude)
+    segments = sorted(n for n in names if is_segment_name(n) and n != exclude)
     return segments[:limit]
 
 
-class PrefetchSpool:
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
+class PrefetchSpool(WorkerSpool):
+    max_age = 600.0  # the store may change: a fetched file is not served later than this
 
     def _entries(self, wal_name: str) -> list[str]:
         prefix = wal_name + "."
@@ -134,14 +251,14 @@ class PrefetchSpool:
         """``data`` must already be verified against the store's checksums."""
         _write_atomically(os.path.join(self.directory, f"{wal_name}.{sha256}"), data)
 
-    def take(self, wal_name: str, max_age: float = 600.0) -> bytes | None:
+    def take(self, wal_name: str) -> bytes | None:
         """The verified content of ``wal_name`` (removed from the spool), or None.
         Files older than ``max_age`` seconds are not served: the store may have changed."""
         for entry in self._entries(wal_name):
             path = os.path.join(self.directory, entry)
             try:
                 with open(path, "rb") as handle:
-                    if time.time() - os.fstat(handle.fileno()).st_mtime > max_age:
+                    if time.time() - os.fstat(handle.fileno()).st_mtime > self.max_age:
                         continue
                     data = handle.read()
             except OSError:
@@ -149,19 +266,17 @@ class PrefetchSpool:
             finally:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+            import hashlib
+
             if hashlib.sha256(data).hexdigest() == entry[len(wal_name) + 1:]:
                 return data
         return None
 
-    def sweep(self, stale, max_age: float = 600.0) -> None:
-        """Drop files whose WAL name ``stale(name)`` says is no longer wanted,
-        and anything older than ``max_age`` seconds (a store may change)."""
-        now = time.time()
+    def drop_stale(self, stale) -> None:
+        """Drop fetched files whose WAL name ``stale(name)`` says is no longer wanted."""
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.directory):
-                name = entry.name.split(".", 1)[0]
-                with contextlib.suppress(OSError):
-                    if entry.name == "lock":
-                        continue
-                    if not name or stale(name) or now - entry.stat().st_mtime > max_age:
+                name, dot, digest = entry.name.partition(".")
+                if dot and len(digest) == 64 and stale(name):
+                    with contextlib.suppress(OSError):
                         os.unlink(entry.path)

@@ -7,15 +7,10 @@ encrypted before they leave (``swiftwal.adapters.crypto``); the "identical
 content" test compares the SHA-256 of the original bytes, since the same
 file never encrypts to the same object twice.
 
-PostgreSQL waits for each call before it offers the next segment, so a busy
-server's backlog drains one process at a time.  With look-ahead
-(``ARCHIVE_LOOKAHEAD``) a call also stores the oldest other segments already
-``.ready`` in ``archive_status``, ``PARALLEL`` at a time, and records each
-one the store confirmed in a spool outside ``pg_wal`` (``archive_status``
-stays PostgreSQL's).  A later call for a recorded segment reads the file,
-checks its size and SHA-256 against the record and returns at once.  The
-call's own segment still succeeds only once it is stored; a look-ahead that
-fails only leaves no record.
+PostgreSQL waits for each call before it offers the next segment: the
+fast path in front of this command (``swiftwal.commands.archive_async``)
+hands segments to a worker that stores them ahead.  What reaches this
+module is the plain way: store this one file, now, in this process.
 """
 from __future__ import annotations
 
@@ -44,75 +39,25 @@ def run(ctx, args) -> int:
     started = time.monotonic()
     wal_name = os.path.basename(args.path)
     from swiftwal.adapters.crypto import configured_key
+    from swiftwal.adapters.spool import cache_root
 
     key = configured_key(ctx.settings)  # a missing key file fails before anything is stored
     data = _read(args.path)
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
     digest = hashlib.sha256(data).hexdigest()
-    lookahead = setting(ctx, "ARCHIVE_LOOKAHEAD", 8) if isinstance(wal_file, Segment) else 0
-    from swiftwal.adapters.spool import cache_root
-
-    root = cache_root(ctx.settings.get("CACHE_DIR"))
-    use_token_cache(ctx.storage, root)
-    spool = _open_spool(ctx, root) if lookahead and not args.force else None
-    stored = None
-    if spool is None:
-        outcome, stored = _store(ctx, wal_name, data, digest, args.path, args.force, set(), key)
-    elif spool.matches(wal_name, len(data), digest):
-        outcome = events.WAL_ARCHIVED  # stored ahead by an earlier call
-    else:
-        with spool.lock():
-            if spool.matches(wal_name, len(data), digest):
-                outcome = events.WAL_ARCHIVED
-            else:
-                outcome, stored = _store_with_lookahead(ctx, spool, args.path, wal_name, data,
-                                                        digest, lookahead, key)
-    if spool is not None:
-        spool.forget(wal_name)
-    sizes = {"ahead": True} if stored is None else {"stored_bytes": stored}
-    ctx.log.info(outcome, wal_name=str(wal_file), bytes=len(data), **sizes,
+    use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
+    outcome, stored = store(ctx, wal_name, data, digest, args.path, args.force, set(), key)
+    ctx.log.info(outcome, wal_name=str(wal_file), bytes=len(data), stored_bytes=stored,
                  compression=ctx.settings.compression,
                  duration_s=round(time.monotonic() - started, 3))
     return 0
 
 
-def _store_with_lookahead(ctx, spool, path, wal_name, data, digest, lookahead, key):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from swiftwal.adapters.spool import ready_segments
-
-    directory = os.path.dirname(path)
-    ahead = ready_segments(os.path.join(directory, "archive_status"), wal_name, lookahead)
-    identities: set[str] = set()
-    if not ahead:
-        return _store(ctx, wal_name, data, digest, path, False, identities, key)
-    spool.sweep()
-    with ThreadPoolExecutor(max_workers=setting(ctx, "PARALLEL", 4)) as pool:
-        own = pool.submit(_store, ctx, wal_name, data, digest, path, False, identities, key)
-        for name in ahead:
-            pool.submit(_store_ahead, ctx, spool, os.path.join(directory, name), name,
-                        identities, key)
-        return own.result()
-
-
-def _store_ahead(ctx, spool, path: str, wal_name: str, identities: set[str], key) -> None:
-    """Store another ``.ready`` segment; record it only once the store has it."""
-    try:
-        data = _read(path)
-        digest = hashlib.sha256(data).hexdigest()
-        if spool.matches(wal_name, len(data), digest):
-            return
-        _store(ctx, wal_name, data, digest, path, False, identities, key)
-        spool.record(wal_name, len(data), digest,
-                     layout.wal_object_name(wal_name, ctx.settings.compression))
-    except Exception as error:  # its own call will do it, and report
-        ctx.log.debug(events.WAL_ARCHIVED, wal_name=wal_name, ahead="failed",
-                      error=error.__class__.__name__)
-
-
-def _store(ctx, wal_name: str, data: bytes, digest: str, path: str, force: bool,
-           identities: set[str], key: bytes | None = None) -> tuple[str, int]:
-    """Store one WAL file create-only; ``(event, stored bytes)`` once it is durable."""
+def store(ctx, wal_name: str, data: bytes, digest: str, path: str, force: bool,
+           identities: set[str], key: bytes | None = None,
+           compressed: bytes | None = None) -> tuple[str, int]:
+    """Store one WAL file create-only; ``(event, stored bytes)`` once it is
+    durable.  ``compressed``: ``data`` already compressed with the setting."""
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
     storage = ctx.storage
     # A .partial is a whole segment file too (the old timeline's last one).
@@ -124,7 +69,7 @@ def _store(ctx, wal_name: str, data: bytes, digest: str, path: str, force: bool,
             ensure_cluster_identity(storage, identity)
             identities.add(identity)
     codec = ctx.settings.compression
-    stored = _compress(codec, data)
+    stored = _compress(codec, data) if compressed is None else compressed
     extra = {}
     if key is not None:
         from swiftwal.adapters import crypto
@@ -154,17 +99,6 @@ def _store(ctx, wal_name: str, data: bytes, digest: str, path: str, force: bool,
                 hint="two servers may be archiving into one container; "
                      "--force overwrites after you have checked") from None
     return outcome, len(stored)
-
-
-def _open_spool(ctx, root: str):
-    """The look-ahead spool of this store, or None if it cannot be used."""
-    from swiftwal.adapters.spool import ArchiveSpool, spool_directory
-
-    try:
-        return ArchiveSpool(spool_directory(root, "archive", ctx.storage.describe()))
-    except OSError as exc:
-        ctx.log.debug(events.CONFIG_WARNING, msg=f"look-ahead off: {exc.strerror}")
-        return None
 
 
 def use_token_cache(storage, root: str) -> None:

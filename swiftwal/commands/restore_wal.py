@@ -9,24 +9,22 @@ early at the wrong point.  A standby (``standby.signal``) keeps polling.  An enc
 cannot be decrypted (no key, another key, tampered with) is such a failure,
 never "not in the archive".
 
-A killed call can leave its hidden temp file (``.NAME.swiftwal-PID``) beside
-``%p``; the next call into that directory removes those of dead processes.
+The fast path in front of this command (``swiftwal.commands.restore_async``)
+serves segments a worker fetched ahead; what reaches this module is the
+plain way: fetch this one file, now, in this process.  A killed call can
+leave its hidden temp file (``.NAME.swiftwal-PID``) beside ``%p``; the next
+call into that directory removes those of dead processes.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 
 from swiftwal import events
 from swiftwal.cli import EXIT_ABORT_RECOVERY, EXIT_NOT_IN_ARCHIVE
 from swiftwal.domain import errors, layout
-from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, parse_wal_filename
-
-# what write_atomically names its temp file: "." + the file's name + ".swiftwal-" + PID
-_TEMP_NAME = re.compile(r"\..+\.swiftwal-([0-9]+)\Z", re.DOTALL)
-
+from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, parse_wal_filename
 
 def add_arguments(commands, name: str) -> None:
     parser = commands.add_parser(name, help="fetch one WAL file (restore_command '... restore-wal %%f %%p')")
@@ -38,24 +36,22 @@ def add_arguments(commands, name: str) -> None:
 def run(ctx, args) -> int:
     started = time.monotonic()
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
-    wal_file = parse_wal_filename(args.wal_name, segment_size)
+    parse_wal_filename(args.wal_name, segment_size)
     try:
+        from swiftwal.adapters.atomic import remove_stale_temp_files
         from swiftwal.adapters.crypto import configured_key
+        from swiftwal.adapters.spool import cache_root
+        from swiftwal.commands.archive_wal import use_token_cache
 
         key = configured_key(ctx.settings)
         remove_stale_temp_files(os.path.dirname(args.path) or ".")
-        spool, ahead = _prefetch_plan(ctx, wal_file, segment_size)
-        data = spool.take(args.wal_name) if spool is not None else None
-        if data is not None:
-            write_atomically(args.path, data)
-            ctx.log.info(events.WAL_RESTORED, wal_name=args.wal_name, bytes=len(data),
-                         prefetched=True, duration_s=round(time.monotonic() - started, 3))
-            return 0
-        found = _fetch_with_prefetch(ctx, spool, args.wal_name, args.path, ahead, key)
+        use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
+        found = fetch(ctx.storage, args.wal_name, ctx.settings.compression, key)
         if found is None:
             ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)
             return EXIT_NOT_IN_ARCHIVE
         wal_object, data = found
+        write_atomically(args.path, data)
     except errors.SwiftwalError as error:
         if in_targeted_recovery():
             error.exit_status = EXIT_ABORT_RECOVERY
@@ -63,71 +59,6 @@ def run(ctx, args) -> int:
     ctx.log.info(events.WAL_RESTORED, wal_name=args.wal_name, bytes=len(data),
                  object=wal_object.object_name, duration_s=round(time.monotonic() - started, 3))
     return 0
-
-
-def _prefetch_plan(ctx, wal_file, segment_size: int):
-    """The prefetch spool (or None) and the names to fetch ahead of ``wal_file``."""
-    from swiftwal.adapters.spool import PrefetchSpool, cache_root, spool_directory
-    from swiftwal.commands.archive_wal import setting, use_token_cache
-
-    root = cache_root(ctx.settings.get("CACHE_DIR"))
-    use_token_cache(ctx.storage, root)
-    count = setting(ctx, "RESTORE_PREFETCH", 8) if isinstance(wal_file, Segment) else 0
-    if not count:
-        return None, []
-    try:
-        # One spool per store and data directory (the working directory).
-        directory = spool_directory(root, "restore", ctx.storage.describe(),
-                                    os.path.realpath(os.getcwd()))
-    except OSError:
-        return None, []
-    ahead, segment = [], wal_file
-    for _ in range(count):
-        try:
-            segment = segment.next(segment_size)
-        except ValueError:  # the end of WAL addresses
-            break
-        ahead.append(str(segment))
-    return PrefetchSpool(directory), ahead
-
-
-def _fetch_with_prefetch(ctx, spool, wal_name: str, path: str, ahead: list[str], key):
-    """Fetch ``wal_name`` into ``path`` and, in parallel, ``ahead`` into the spool."""
-    if spool is None or not ahead:
-        found = fetch(ctx.storage, wal_name, ctx.settings.compression, key)
-        if found is not None:
-            write_atomically(path, found[1])
-        return found
-    from concurrent.futures import ThreadPoolExecutor
-
-    from swiftwal.commands.archive_wal import setting
-
-    timeline = wal_name[:8]
-    wanted = set(ahead)
-    spool.sweep(lambda name: name.startswith(timeline) and name not in wanted)
-    with ThreadPoolExecutor(max_workers=setting(ctx, "PARALLEL", 4)) as pool:
-        own = pool.submit(fetch, ctx.storage, wal_name, ctx.settings.compression, key)
-        later = [pool.submit(_prefetch_one, ctx, spool, name, key)
-                 for name in ahead if not spool.has(name)]
-        try:
-            found = own.result()
-            if found is not None:
-                write_atomically(path, found[1])
-        finally:
-            if own.exception() is not None or own.result() is None:
-                for future in later:  # nothing follows a missing segment
-                    future.cancel()
-    return found
-
-
-def _prefetch_one(ctx, spool, wal_name: str, key) -> None:
-    try:
-        found = fetch(ctx.storage, wal_name, ctx.settings.compression, key)
-        if found is not None:
-            spool.put(wal_name, found[1], hashlib.sha256(found[1]).hexdigest())
-    except Exception as error:  # its own call fetches it again, and reports
-        ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=wal_name, ahead="failed",
-                      error=error.__class__.__name__)
 
 
 def fetch(storage, wal_name: str, preferred_codec: str, key: bytes | None = None):
@@ -173,47 +104,13 @@ def write_atomically(path: str, data: bytes) -> None:
     PostgreSQL never sees a partial file at ``path``."""
     from swiftwal.adapters.atomic import write_atomically as write
 
-    name = f".{os.path.basename(path)}.swiftwal-{os.getpid()}"  # see _TEMP_NAME
-    temp = os.path.join(os.path.dirname(path) or ".", name)
+    from swiftwal.adapters.atomic import temp_beside
+
     try:
-        write(path, data, temp, sync_directory=True)
+        write(path, data, temp_beside(path), sync_directory=True)
     except OSError as exc:
         raise errors.SwiftwalError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def remove_stale_temp_files(directory: str) -> None:
-    """Remove the temp files of ``write_atomically`` left by dead processes.
-
-    Only hidden names are looked at (a cheap test on each name of the listing);
-    a live PID's file is kept, even if that PID was reused by another process."""
-    try:
-        names = [n for n in os.listdir(directory) if n.startswith(".") and ".swiftwal-" in n]
-    except OSError:
-        return
-    for name in names:
-        match = _TEMP_NAME.match(name)
-        if match is not None and not _alive(int(match.group(1))):
-            _remove_quietly(os.path.join(directory, name))
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return True  # not a PID we wrote: leave it alone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, another user's
-        return True
-    return True
-
-
 def in_targeted_recovery() -> bool:
     return os.path.exists("recovery.signal") and not os.path.exists("standby.signal")
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

@@ -1,7 +1,8 @@
-"""archive-wal look-ahead: other ``.ready`` segments are stored ahead and
-recorded in a spool outside pg_wal; a record is trusted only for the very
-same content, only after the store confirmed it, and overlapping calls wait
-for each other."""
+"""archive-wal through its worker: a call that finds no record starts the
+worker, which stores it and the oldest other ``.ready`` segments and records
+each one the store confirmed in a spool outside pg_wal; a record is trusted
+only for the very same, unchanged file; a worker that cannot store a segment,
+or is wedged, leaves the call to store it itself and report."""
 from __future__ import annotations
 
 import json
@@ -30,14 +31,43 @@ def fake_pg_wal(tmp_path, names, ready=True) -> str:
     return wal
 
 
-def spool_records(cache: str) -> dict[str, dict]:
+def spool_records(cache: str) -> dict[str, list[str]]:
+    """``{WAL name: the record's fields}`` of every archive spool under ``cache``."""
     records = {}
     for root, _, files in os.walk(os.path.join(cache, "archive")):
         for name in files:
             if name.endswith(".stored"):
                 with open(os.path.join(root, name)) as handle:
-                    records[name[:-len(".stored")]] = json.load(handle)
+                    records[name[:-len(".stored")]] = handle.read().split()
     return records
+
+
+def wait_for_worker(cache: str, kind: str = "archive", timeout: float = 60) -> None:
+    """Until no worker of ``kind`` holds its lock under ``cache`` (it exits
+    when idle: an archive worker at once when its pg_wal has no running
+    server, a prefetch worker after a few seconds)."""
+    import fcntl
+
+    deadline = time.monotonic() + timeout
+    for lock in [p for p in _files(os.path.join(cache, kind)) if p.endswith("worker.lock")]:
+        with open(lock) as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    assert time.monotonic() < deadline, "the worker did not exit"
+                    time.sleep(0.05)
+
+
+def worker_logs(cache: str) -> str:
+    """Every worker's log under ``cache``, to explain a failed assertion."""
+    text = []
+    for path in _files(cache):
+        if path.endswith("worker.log"):
+            with open(path) as handle:
+                text.append(f"{path}:\n{handle.read()}")
+    return "\n".join(text)
 
 
 def new_store(kind, tmp_path, swiftwal_bin, swift=None, **extra):
@@ -52,6 +82,8 @@ def test_one_call_stores_the_ready_backlog_and_later_calls_use_the_records(tmp_p
     store, cache = new_store("swift", tmp_path, swiftwal_bin, swift, ARCHIVE_LOOKAHEAD="3")
     wal = fake_pg_wal(tmp_path, NAMES)
     store.run("archive-wal", os.path.join(wal, NAMES[0]), cwd=str(tmp_path))
+    assert NAMES[0] in store.run("list-wal").stdout.split(), "stored when the call returns"
+    wait_for_worker(cache)
     listed = set(store.run("list-wal").stdout.split())
     assert listed == set(NAMES[:4]), "the call's own segment and the 3 oldest others"
     assert set(spool_records(cache)) == set(NAMES[1:4]), "a record for each one stored ahead"
@@ -59,7 +91,8 @@ def test_one_call_stores_the_ready_backlog_and_later_calls_use_the_records(tmp_p
     later = store.run("--log-format", "json", "archive-wal", os.path.join(wal, NAMES[1]),
                       cwd=str(tmp_path))
     (event,) = [json.loads(line) for line in later.stderr.splitlines()]
-    assert event["event"] == "wal.archived" and event.get("ahead") is True
+    assert event["event"] == "wal.archived" and event.get("worker") is True
+    assert event["stored_bytes"] > 0 and event["bytes"] == 16 << 20
     assert NAMES[1] not in spool_records(cache), "a record serves one call"
 
     # The auth token was kept for the next calls, for this user only, without the key.
@@ -75,16 +108,21 @@ def test_one_call_stores_the_ready_backlog_and_later_calls_use_the_records(tmp_p
         assert got.read() == want.read()
 
 
-def test_a_record_for_other_content_is_not_trusted(tmp_path, swift, swiftwal_bin):
+def test_a_record_is_trusted_only_for_the_unchanged_file(tmp_path, swift, swiftwal_bin):
     store, cache = new_store("swift", tmp_path, swiftwal_bin, swift, ARCHIVE_LOOKAHEAD="2")
     wal = fake_pg_wal(tmp_path, NAMES[:3])
     store.run("archive-wal", os.path.join(wal, NAMES[0]), cwd=str(tmp_path))
-    assert NAMES[1] in spool_records(cache)
-    # The file changes after it was stored ahead (same name, same size, other bytes).
+    wait_for_worker(cache)
+    assert {NAMES[1], NAMES[2]} <= set(spool_records(cache))
+    # Only touched: the record is not trusted, the same content is found stored.
+    os.utime(os.path.join(wal, NAMES[2]))
+    store.run("archive-wal", os.path.join(wal, NAMES[2]), cwd=str(tmp_path))
+    # Rewritten after it was stored ahead (same name, same size, other bytes).
     with open(os.path.join(wal, NAMES[1]), "wb") as handle:
         handle.write(segment_bytes(NAMES[1]))
     result = store.run("archive-wal", os.path.join(wal, NAMES[1]), cwd=str(tmp_path), check=False)
     assert result.returncode == 6 and "different" in result.stderr
+    assert result.stderr.count("swiftwal: error:") == 1
 
 
 def test_no_record_without_a_stored_object(tmp_path, swift, swiftwal_bin):
@@ -93,59 +131,93 @@ def test_no_record_without_a_stored_object(tmp_path, swift, swiftwal_bin):
     # A different NAMES[2] is already archived: look-ahead must not record it.
     other = fake_pg_wal(tmp_path / "other", [NAMES[2]], ready=False)
     store.run("archive-wal", os.path.join(other, NAMES[2]), cwd=str(tmp_path / "other"))
+    wait_for_worker(cache)
     store.run("archive-wal", os.path.join(wal, NAMES[0]), cwd=str(tmp_path))
+    wait_for_worker(cache)
     records = spool_records(cache)
-    assert set(records) == {NAMES[1], NAMES[3]}
+    assert set(records) == {NAMES[1], NAMES[3]}, worker_logs(cache)
     listed = set(store.run("list-wal").stdout.split())
     assert set(records) <= listed
 
-    # The store unreachable: the call fails and records nothing.
+    # The store unreachable: the call fails with the store's status and records nothing.
     down, down_cache = new_store("swift", tmp_path / "down", swiftwal_bin, swift,
                                  OS_AUTH_URL="http://127.0.0.1:9/auth/v1.0", TIMEOUT="2")
     result = down.run("archive-wal", os.path.join(wal, NAMES[0]), cwd=str(tmp_path), check=False)
     assert result.returncode == 4
+    assert result.stderr.count("swiftwal: error:") == 1
+    wait_for_worker(down_cache)
     assert spool_records(down_cache) == {}
 
 
-def test_overlapping_calls_wait_for_the_lock(tmp_path, swiftwal_bin):
+def test_a_wedged_worker_leaves_the_call_to_store_its_segment(tmp_path, swiftwal_bin):
     from swiftwal.adapters.spool import ArchiveSpool
 
     store, cache = new_store("local", tmp_path, swiftwal_bin)
-    wal = fake_pg_wal(tmp_path, NAMES[:2])
+    wal = fake_pg_wal(tmp_path, NAMES[:2], ready=False)
     store.run("archive-wal", os.path.join(wal, NAMES[0]), cwd=str(tmp_path))
-    (directory,) = {os.path.dirname(p) for p in _files(os.path.join(cache, "archive"))}
+    wait_for_worker(cache)
+    (directory,) = {os.path.dirname(p) for p in _files(os.path.join(cache, "archive"))
+                    if p.endswith("worker.lock")}
     spool = ArchiveSpool(directory)
-    with open(os.path.join(wal, NAMES[1]), "wb") as handle:  # no record matches any more
-        handle.write(segment_bytes(NAMES[1]))
-    os.chmod(os.path.join(wal, NAMES[1]), 0o644)
-    with spool.lock():
+    with spool.worker_lock() as free:  # a worker that holds the lock and never answers
+        assert free
         call = subprocess.Popen(["runuser", "-u", "postgres", "--", store.swiftwal_bin,
                                  f"--config={store.config_path}", "archive-wal",
                                  os.path.join(wal, NAMES[1])], cwd=str(tmp_path),
                                 stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
-        assert call.poll() is None, "the second call must wait while the lock is held"
-    assert call.wait(timeout=120) == 6, call.stderr.read()  # then it checks the store itself
+        started = time.monotonic()
+        assert call.wait(timeout=120) == 0, call.stderr.read()
+        waited = time.monotonic() - started
+    assert 9 < waited < 60, "it waits for a silent worker about SILENT_SECONDS, then does it"
+    assert NAMES[1] in store.run("list-wal").stdout.split()
+
+
+def test_concurrent_calls_share_one_worker(tmp_path, swiftwal_bin):
+    names = [f"0000000100000000000000{n:02X}" for n in range(0x20, 0x28)]
+    wal = fake_pg_wal(tmp_path, names, ready=False)
+    store, cache = new_store("local", tmp_path / "s", swiftwal_bin)
+    calls = [subprocess.Popen(["runuser", "-u", "postgres", "--", store.swiftwal_bin,
+                               f"--config={store.config_path}", "-v", "archive-wal",
+                               os.path.join(wal, name)], cwd=str(tmp_path),
+                              stderr=subprocess.PIPE, text=True) for name in names]
+    for call in calls:
+        assert call.wait(timeout=120) == 0, call.stderr.read()
+    assert set(store.run("list-wal").stdout.split()) == set(names)
+    wait_for_worker(cache)
+    (log,) = [p for p in _files(os.path.join(cache, "archive")) if p.endswith("worker.log")]
+    with open(log) as handle:
+        lines = handle.read().splitlines()
+    assert len([line for line in lines if "worker.started" in line]) == 1
+    for name in names:  # each stored once, by the one worker, for its call
+        assert len([line for line in lines if f"wal_name={name}" in line
+                    and "requested=True" in line]) == 1, name
 
 
 def test_spool_records_round_trip_and_are_swept(tmp_path):
-    from swiftwal.adapters.spool import ArchiveSpool, ready_segments, spool_directory
+    from swiftwal.adapters.spool import ArchiveSpool, fingerprint, ready_segments, spool_directory
 
     spool = ArchiveSpool(spool_directory(str(tmp_path), "archive", "swift://c"))
+    path = tmp_path / NAMES[0]
+    path.write_bytes(b"x" * 10)
     digest = "ab" * 32
-    assert not spool.matches(NAMES[0], 10, digest)
-    spool.record(NAMES[0], 10, digest, "wal/x.zst")
-    assert spool.matches(NAMES[0], 10, digest)
-    assert not spool.matches(NAMES[0], 11, digest)
-    assert not spool.matches(NAMES[0], 10, "cd" * 32)
-    assert not spool.matches(NAMES[1], 10, digest)
+    assert spool.stored(NAMES[0], str(path)) is None
+    spool.record(NAMES[0], fingerprint(os.stat(path)), digest, 7, "wal.archived")
+    assert spool.stored(NAMES[0], str(path)) == (7, "wal.archived")
+    assert spool.stored(NAMES[1], str(path)) is None
+    os.utime(path, ns=(1, 1))
+    assert spool.stored(NAMES[0], str(path)) is None, "modified since it was read"
+    spool.record(NAMES[0], fingerprint(os.stat(path)), digest, 7, "wal.archived")
+    os.rename(path, tmp_path / "moved")
+    (tmp_path / "moved").rename(path)
+    assert spool.stored(NAMES[0], str(path)) is None, "a rename moves ctime"
     with open(spool._path(NAMES[1]), "w") as handle:  # a torn record
-        handle.write('{"wal_name": "')
-    assert not spool.matches(NAMES[1], 10, digest)
+        handle.write("swiftwal-record-2 " + NAMES[1])
+    assert spool.stored(NAMES[1], str(path)) is None
+    spool.record(NAMES[0], fingerprint(os.stat(path)), digest, 7, "wal.archived")
     old = time.time() - 2 * 86400
     os.utime(spool._path(NAMES[0]), (old, old))
     spool.sweep()
-    assert not spool.matches(NAMES[0], 10, digest)
+    assert spool.stored(NAMES[0], str(path)) is None
 
     status = tmp_path / "archive_status"
     status.mkdir()

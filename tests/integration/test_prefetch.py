@@ -1,20 +1,24 @@
-"""restore-wal prefetch: the next segments of the same timeline are fetched
-into a spool outside the data directory and served from it only when their
-content still hashes to what was verified against the store."""
+"""restore-wal prefetch: a worker fetches the next segments of the same
+timeline into a spool outside the data directory; they are served from it
+only when their content still hashes to what was verified against the
+store; anything the spool cannot answer is answered by the store."""
 from __future__ import annotations
 
 import os
 import shutil
 
 from tests.integration.swiftwal_cli import postgres_dir
-from tests.integration.test_lookahead import NAMES, fake_pg_wal, new_store
+from tests.integration.test_lookahead import NAMES, fake_pg_wal, new_store, wait_for_worker
 
 
 def _spool_files(cache: str) -> dict[str, str]:
+    """``{WAL name: path}`` of the fetched files (``NAME.<sha256>``)."""
     found = {}
     for root, _, files in os.walk(os.path.join(cache, "restore")):
         for name in files:
-            found[name.split(".", 1)[0]] = os.path.join(root, name)
+            wal_name, _, digest = name.partition(".")
+            if len(digest) == 64:
+                found[wal_name] = os.path.join(root, name)
     return found
 
 
@@ -28,6 +32,7 @@ def test_prefetched_segments_are_served_verified_and_by_full_name(tmp_path, swif
     target = os.path.join(postgres_dir(tmp_path / "data" / "pg_wal"), "RECOVERYXLOG")
 
     store.run("restore-wal", NAMES[0], target, cwd=data_dir)
+    wait_for_worker(cache, "restore")
     spooled = _spool_files(cache)
     assert set(spooled) == set(NAMES[1:4])
     assert all(os.stat(path).st_mode & 0o077 == 0 for path in spooled.values())
@@ -82,5 +87,5 @@ def test_prefetch_spool_serves_only_fresh_intact_files(tmp_path):
 
     spool.put(NAMES[3], data, hashlib.sha256(data).hexdigest())
     spool.put("00000002" + NAMES[4][8:], data, hashlib.sha256(data).hexdigest())
-    spool.sweep(lambda name: name.startswith("00000001"))
+    spool.drop_stale(lambda name: name.startswith("00000001"))
     assert not spool.has(NAMES[3]) and spool.has("00000002" + NAMES[4][8:])

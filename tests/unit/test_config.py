@@ -86,3 +86,19 @@ def test_malformed_lines_name_the_file_and_line(tmp_path, text):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings({}, str(tmp_path / "nope.conf"), {})
+
+
+@given(st.dictionaries(keys, values), keys, values)
+def test_the_spool_key_follows_the_store_and_never_holds_a_secret(mapping, key, value):
+    from swiftwal.config import Settings, _NOT_THE_STORE
+
+    before = Settings(mapping)
+    after = Settings({**mapping, key: value})
+    for name, (_, secret) in KEYS.items():
+        if secret:
+            assert f"{name}=" not in before.public_key()
+    changed = before.public_key() != after.public_key()
+    if KEYS[key][1] or key in _NOT_THE_STORE:
+        assert not changed, f"{key} does not say where objects go"
+    elif mapping.get(key) != value:
+        assert changed, f"{key} says where or how objects are stored"

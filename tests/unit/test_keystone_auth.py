@@ -210,8 +210,8 @@ def test_keystone_failures_become_errors_with_the_documented_exit_status(index):
 
 
 def test_os_cloud_on_the_command_line_beats_the_environment():
-    from swiftwal.cli import _cli_settings, build_parser
+    from swiftwal.cli import cli_settings, build_parser
 
     args = build_parser(["list-wal"]).parse_args(["--os-cloud", "from-cli", "list-wal"])
-    settings = load_settings(_cli_settings(args), None, {"OS_CLOUD": "from-env"})
+    settings = load_settings(cli_settings(args), None, {"OS_CLOUD": "from-env"})
     assert settings.get("OS_CLOUD") == "from-cli"

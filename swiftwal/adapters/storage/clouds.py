@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Mapping
 
-import attrs
-
 from swiftwal.domain.errors import ConfigError
 
 SEARCH_DIRS = (".", "~/.config/openstack", "/etc/openstack")
@@ -146,4 +144,4 @@ def settings_with_cloud(settings):
     clouds, secure, source = load_documents(settings.get, os.path.expanduser("~"))
     from_cloud = cloud_settings(clouds, secure, settings.get("OS_CLOUD"), source)
     explicit = {k: v for k, v in settings.values.items() if v not in (None, "")}
-    return attrs.evolve(settings, values={**from_cloud, **explicit})
+    return settings.with_values({**from_cloud, **explicit})

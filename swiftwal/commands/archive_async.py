@@ -1,0 +1,187 @@
+"""archive_command's fast path and the archive worker behind it
+(``swiftwal.commands.workers`` says how calls and workers meet).
+
+- ``archive-wal PATH`` for a segment first asks the spool
+  (``swiftwal.adapters.spool.ArchiveSpool``) whether this very file, unchanged
+  since it was read, is already stored: if so it returns at once, without
+  reading the segment.
+- Otherwise it asks the worker and succeeds only through the record the
+  worker writes once the store has confirmed the upload.
+- The worker serves requests first and stores, oldest first, up to
+  ``ARCHIVE_LOOKAHEAD`` other segments PostgreSQL has marked ``.ready`` that
+  nobody asked for yet.  It stops as soon as it is idle once the server
+  whose ``pg_wal`` it serves has stopped.
+
+Killing either process at any moment loses nothing: a record exists only
+for a stored segment, and a call succeeds only through a record or its own
+upload.  ``ARCHIVE_LOOKAHEAD=0`` turns all of this off.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from swiftwal.commands.workers import PoolWorker, hand_off, log_failure, serve
+from swiftwal.domain.errors import SwiftwalError
+
+
+def fast_archive(argv: list[str]) -> int | None:
+    """The exit status of ``archive-wal PATH`` if it was answered here, or
+    None: then the full command runs and does everything itself."""
+    from swiftwal import cli, config
+    from swiftwal.adapters import spool as spools
+
+    parsed = cli.split_global_options(argv)
+    if parsed is None:
+        return None
+    values, config_file, switches, rest = parsed
+    if len(rest) != 2 or rest[0] != "archive-wal" or rest[1].startswith("-"):
+        return None
+    path = rest[1]
+    wal_name = os.path.basename(path)
+    if not spools.is_segment_name(wal_name) or not os.path.isfile(path):
+        return None  # history, .partial, backup-history and missing files: done in place
+    started = time.monotonic()
+    try:
+        settings = config.load_settings(values, config_file, os.environ)
+        if _count(settings, "ARCHIVE_LOOKAHEAD") <= 0:
+            return None
+        spool = spools.ArchiveSpool(archive_spool_directory(settings))
+        fmt = settings.log_format or "console"
+    except Exception:  # the full command reports bad settings
+        return None
+    verbose = bool(switches & {"--verbose", "--debug"})
+    stored = spool.stored(wal_name, path)
+    if stored is None:
+        try:
+            stored = hand_off(spool, wal_name, os.path.abspath(path),
+                              argv[:len(argv) - len(rest)], "archive-worker",
+                              lambda: spool.stored(wal_name, path))
+        except SwiftwalError as error:
+            log_failure(fmt, verbose, "archive-wal", error)
+            raise
+        if stored is None:
+            return None
+    spool.forget(wal_name)
+    from swiftwal import events, logs
+
+    logs.configure(fmt, verbose, light=True)
+    log = logs.get_logger()
+    for warning in settings.warnings:
+        log.warning(events.CONFIG_WARNING, msg=warning)
+    stored_bytes, outcome = stored
+    known = (events.WAL_ARCHIVED, events.WAL_ALREADY_ARCHIVED)
+    log.info(outcome if outcome in known else events.WAL_ARCHIVED, wal_name=wal_name,
+             bytes=os.stat(path).st_size, stored_bytes=stored_bytes,
+             compression=settings.compression, worker=True,
+             duration_s=round(time.monotonic() - started, 3))
+    return 0
+
+
+def _count(settings, key: str, default: int = 8) -> int:
+    value = settings.get(key)
+    return default if value is None else int(value)
+
+
+def archive_spool_directory(settings) -> str:
+    from swiftwal.adapters.spool import cache_root, spool_directory
+
+    return spool_directory(cache_root(settings.get("CACHE_DIR")), "archive",
+                           settings.public_key())
+
+
+# -- the worker command ----------------------------------------------------------------
+
+
+def add_arguments(commands, name: str) -> None:
+    parser = commands.add_parser(name)  # started by archive-wal, not listed in the help
+    parser.set_defaults(handler=run)
+
+
+def run(ctx, args) -> int:
+    from swiftwal.adapters.spool import ArchiveSpool
+
+    spool = ArchiveSpool(archive_spool_directory(ctx.settings))
+    return serve(ctx, spool, lambda: _ArchiveWorker(ctx, spool))
+
+
+class _ArchiveWorker(PoolWorker):
+    def __init__(self, ctx, spool) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from swiftwal.adapters.crypto import configured_key
+        from swiftwal.adapters.spool import cache_root
+        from swiftwal.commands.archive_wal import setting, use_token_cache
+
+        super().__init__(spool, setting(ctx, "PARALLEL", 4))
+        self.ctx = ctx
+        self.key = configured_key(ctx.settings)
+        self.lookahead = setting(ctx, "ARCHIVE_LOOKAHEAD", 8)
+        self.codec = ctx.settings.compression
+        use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
+        self.compressors = ThreadPoolExecutor(max_workers=self.parallel + 1)
+        self.identities: set[str] = set()
+        self.stored: set[str] = set()   # recorded by this worker: not stored again
+        self.skipped: set[str] = set()  # failed as look-ahead: left to their own calls
+        self.waiting: set[str] = set()  # stored ahead, not yet asked for
+        self.directories: set[str] = set()
+
+    def ahead(self, running: dict) -> list[tuple[str, str]]:
+        from swiftwal.adapters.spool import ready_segments
+
+        self.directories.update(os.path.dirname(p) for p in self.requested.values())
+        self.waiting = {n for n in list(self.waiting) if self.spool.has_record(n)}
+        in_hand = sum(1 for name in running if name not in self.requested)
+        room = min(self.parallel - len(running), self.lookahead - len(self.waiting) - in_hand)
+        chosen: list[tuple[str, str]] = []
+        if room <= 0:
+            return chosen
+        for directory in sorted(self.directories):
+            status = os.path.join(directory, "archive_status")
+            for name in ready_segments(status, "", self.lookahead + self.parallel):
+                if name in running or name in self.stored or name in self.skipped:
+                    continue
+                chosen.append((name, os.path.join(directory, name)))
+                if len(chosen) >= room:
+                    return chosen
+        return chosen
+
+    def keep_going(self) -> bool:
+        """False once every server whose pg_wal we serve has stopped."""
+        clusters = [os.path.dirname(d) for d in self.directories
+                    if os.path.basename(d) == "pg_wal"]
+        return not clusters or len(clusters) < len(self.directories) or any(
+            os.path.exists(os.path.join(c, "postmaster.pid")) for c in clusters)
+
+    def work(self, wal_name: str, path: str, requested: bool) -> None:
+        import hashlib
+
+        from swiftwal.adapters.compression import compress_bytes
+        from swiftwal.adapters.spool import fingerprint
+        from swiftwal.commands.archive_wal import store
+
+        started = time.monotonic()
+        with open(path, "rb") as handle:
+            seen = fingerprint(os.fstat(handle.fileno()))
+            data = handle.read()
+            if fingerprint(os.fstat(handle.fileno())) != seen:
+                raise OSError(f"{path} changed while it was read")
+        # Both release the GIL: compress beside hashing, on another core.
+        compressing = self.compressors.submit(compress_bytes, self.codec, data)
+        digest = hashlib.sha256(data).hexdigest()
+        outcome, stored = store(self.ctx, wal_name, data, digest, path, False,
+                                self.identities, self.key, compressing.result())
+        self.spool.record(wal_name, seen, digest, stored, outcome)
+        self.stored.add(wal_name)
+        if not requested:
+            self.waiting.add(wal_name)
+        self.ctx.log.debug(outcome, wal_name=wal_name, bytes=len(data), stored_bytes=stored,
+                           requested=requested, duration_s=round(time.monotonic() - started, 3))
+
+    def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
+        from swiftwal import events
+
+        if not requested:
+            self.skipped.add(wal_name)
+        self.ctx.log.warning(events.WAL_ARCHIVED, wal_name=wal_name, worker="failed",
+                             requested=requested, error=error.__class__.__name__)

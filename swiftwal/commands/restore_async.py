@@ -1,0 +1,188 @@
+"""restore_command's fast path and the prefetch worker behind it
+(``swiftwal.commands.workers`` says how calls and workers meet).
+
+- ``restore-wal NAME DEST`` for a segment first takes NAME from the prefetch
+  spool (``swiftwal.adapters.spool.PrefetchSpool``, one per store and data
+  directory): the file is hashed again and must match the SHA-256 it was
+  stored under, checked against the store's checksums when it was fetched.
+  It is written to DEST through a temp file and a rename, so PostgreSQL never
+  sees part of one.
+- Otherwise it asks the worker to fetch NAME, and takes it from the spool
+  once it is there.  The worker fetches requests first and, ``PARALLEL`` at a
+  time, the ``RESTORE_PREFETCH`` segments after the last one asked for, never
+  past one the store does not have.
+- Anything else (not in the archive, no key, the store down) is answered by
+  the plain command, with the exit statuses recovery depends on.
+``RESTORE_PREFETCH=0`` turns all of this off.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from swiftwal.commands.workers import PoolWorker, hand_off, log_failure, serve
+from swiftwal.domain.errors import SwiftwalError
+
+
+def fast_restore(argv: list[str]) -> int | None:
+    """The exit status of ``restore-wal NAME DEST`` if it was served here, or
+    None: then the full command runs and does everything itself."""
+    from swiftwal import cli, config
+    from swiftwal.adapters import atomic
+    from swiftwal.adapters.spool import PrefetchSpool, is_segment_name
+
+    parsed = cli.split_global_options(argv)
+    if parsed is None:
+        return None
+    values, config_file, switches, rest = parsed
+    if len(rest) != 3 or rest[0] != "restore-wal" or any(a.startswith("-") for a in rest[1:]):
+        return None
+    wal_name, path = rest[1], rest[2]
+    if not is_segment_name(wal_name):
+        return None  # history files and the like: rare, and fetched in place
+    started = time.monotonic()
+    try:
+        settings = config.load_settings(values, config_file, os.environ)
+        if _count(settings, "RESTORE_PREFETCH") <= 0:
+            return None
+        spool = PrefetchSpool(restore_spool_directory(settings))
+        fmt = settings.log_format or "console"
+    except Exception:  # the full command reports bad settings
+        return None
+    verbose = bool(switches & {"--verbose", "--debug"})
+    atomic.remove_stale_temp_files(os.path.dirname(path) or ".")
+    data = spool.take(wal_name)
+    if data is None:
+        try:
+            data = hand_off(spool, wal_name, "", argv[:len(argv) - len(rest)],
+                            "restore-worker", lambda: spool.take(wal_name))
+        except SwiftwalError as error:
+            log_failure(fmt, verbose, "restore-wal", error)
+            raise
+        if data is None:
+            return None
+    try:
+        atomic.write_atomically(path, data, atomic.temp_beside(path), sync_directory=True)
+    except OSError:
+        return None  # the full command fetches it again and reports
+    from swiftwal import events, logs
+
+    logs.configure(fmt, verbose, light=True)
+    log = logs.get_logger()
+    for warning in settings.warnings:
+        log.warning(events.CONFIG_WARNING, msg=warning)
+    log.info(events.WAL_RESTORED, wal_name=wal_name, bytes=len(data), prefetched=True,
+             duration_s=round(time.monotonic() - started, 3))
+    return 0
+
+
+def _count(settings, key: str, default: int = 8) -> int:
+    value = settings.get(key)
+    return default if value is None else int(value)
+
+
+def restore_spool_directory(settings) -> str:
+    """One spool per store and data directory (the working directory)."""
+    from swiftwal.adapters.spool import cache_root, spool_directory
+
+    return spool_directory(cache_root(settings.get("CACHE_DIR")), "restore",
+                           settings.public_key(), os.path.realpath(os.getcwd()))
+
+
+# -- the worker command ----------------------------------------------------------------
+
+
+def add_arguments(commands, name: str) -> None:
+    parser = commands.add_parser(name)  # started by restore-wal, not listed in the help
+    parser.set_defaults(handler=run)
+
+
+def run(ctx, args) -> int:
+    from swiftwal.adapters.spool import PrefetchSpool
+
+    spool = PrefetchSpool(restore_spool_directory(ctx.settings))
+    return serve(ctx, spool, lambda: _PrefetchWorker(ctx, spool))
+
+
+class _PrefetchWorker(PoolWorker):
+    def __init__(self, ctx, spool) -> None:
+        from swiftwal.adapters.crypto import configured_key
+        from swiftwal.adapters.spool import cache_root
+        from swiftwal.commands.archive_wal import setting, use_token_cache
+        from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
+
+        super().__init__(spool, setting(ctx, "PARALLEL", 4))
+        self.ctx = ctx
+        self.key = configured_key(ctx.settings)
+        self.prefetch = setting(ctx, "RESTORE_PREFETCH", 8)
+        self.segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
+        use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
+        self.last_asked: str | None = None
+        self.wanted: list[str] = []
+        self.fetched: set[str] = set()  # not fetched again by this worker
+        self.missing: set[str] = set()  # not in the store: nothing after it is fetched ahead
+
+    def ahead(self, running: dict) -> list[tuple[str, str]]:
+        if self.requested:
+            last = max(self.requested)
+            if self.last_asked is None or last > self.last_asked:
+                self._follow(last)
+        room = self.parallel - len(running)
+        chosen: list[tuple[str, str]] = []
+        for name in self.wanted:
+            if room <= len(chosen) or name in self.missing:
+                break
+            if name not in running and name not in self.fetched:
+                chosen.append((name, ""))
+        return chosen
+
+    def _follow(self, asked: str) -> None:
+        from swiftwal.domain.walnames import Segment
+
+        self.last_asked = asked
+        segment, wanted = Segment.parse(asked, self.segment_size), []
+        for _ in range(self.prefetch):
+            try:
+                segment = segment.next(self.segment_size)
+            except ValueError:  # the end of WAL addresses
+                break
+            wanted.append(str(segment))
+        self.wanted = wanted
+        keep = set(wanted)
+        self.spool.drop_stale(lambda name: name not in keep and name[:8] == asked[:8])
+
+    def work(self, wal_name: str, _payload: str, requested: bool) -> None:
+        import hashlib
+
+        from swiftwal import events
+        from swiftwal.commands.restore_wal import fetch
+
+        started = time.monotonic()
+        if requested:
+            self.missing.discard(wal_name)
+            if self.spool.has(wal_name):  # fetched ahead meanwhile
+                return
+        elif wal_name in self.fetched:
+            return
+        found = fetch(self.ctx.storage, wal_name, self.ctx.settings.compression, self.key)
+        if found is None:
+            self.missing.add(wal_name)
+            raise LookupError(f"{wal_name} is not in the archive")
+        data = found[1]
+        self.spool.put(wal_name, data, hashlib.sha256(data).hexdigest())
+        self.fetched.add(wal_name)
+        self.ctx.log.debug(events.WAL_FETCHED_AHEAD, wal_name=wal_name, bytes=len(data),
+                           requested=requested, duration_s=round(time.monotonic() - started, 3))
+
+    def exit_status(self, error) -> int:
+        from swiftwal.cli import EXIT_ABORT_RECOVERY
+        from swiftwal.commands.restore_wal import in_targeted_recovery
+
+        # The worker runs in the caller's working directory: the data directory.
+        return EXIT_ABORT_RECOVERY if in_targeted_recovery() else super().exit_status(error)
+
+    def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
+        from swiftwal import events
+
+        self.ctx.log.debug(events.WAL_FETCHED_AHEAD, wal_name=wal_name, worker="failed",
+                           error=error.__class__.__name__)

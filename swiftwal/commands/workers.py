@@ -1,0 +1,222 @@
+"""Worker processes behind archive_command and restore_command.
+
+PostgreSQL runs those commands once per WAL file and waits for each, so a
+process per file that starts a Swift client, authenticates and moves 16 MiB
+is slower than a busy server writes WAL, or than recovery replays it.  The
+per-call process stays small (the standard library and a few modules of
+ours, no storage client) and asks a worker: one process per spool, started
+on demand by the first call that needs it and holding the spool's lock for
+its whole life, that keeps the store connection and does the work ahead,
+``PARALLEL`` at a time.  It exits when it has had nothing to do for a few
+seconds.
+
+A call leaves a request in the spool, starts the worker unless one is
+serving, and waits for its answer.  When the worker fails with one of our
+errors (the store down, a conflict) that answer is final: the call reports
+it with its message and exit status, as if it had failed itself, without
+waiting for the store a second time.  If the worker fails otherwise, dies,
+or stops showing life (a wedged worker), the call does the work itself the
+plain way and reports what goes wrong exactly as it always did.  The worker
+is never needed for correctness.
+
+The worker gets the caller's command-line options through a pipe (never as
+arguments: they may hold a password) and inherits its environment; it logs to
+``worker.log`` in its spool, never to the caller's stderr (holding it would
+keep whoever reads it, a pipe or the server's log collector, waiting).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+POLL_SECONDS = 0.002
+IDLE_SECONDS = 5.0
+HEARTBEAT_SECONDS = 0.5
+# A worker that holds its lock but has not shown life for this long is wedged:
+# its callers stop waiting and do the work themselves.
+SILENT_SECONDS = 10.0
+
+
+def hand_off(spool, wal_name: str, payload: str, options: list[str], command: str, answer):
+    """Ask ``command``'s worker for ``wal_name``: ``answer()`` once it is not
+    None, or None if the worker could not do it (the caller then does).
+    Raises the worker's error when that is final."""
+    spool.request(wal_name, payload)
+    worker = None if spool.worker_serving(SILENT_SECONDS) else start_worker(options, command)
+    polls = 0
+    while True:
+        found = answer()
+        if found is not None:
+            return found
+        failure = spool.take_failure(wal_name)
+        if failure is not None:
+            error = _decode(failure)
+            if error is not None:
+                raise error
+            break
+        polls += 1
+        # A worker we started is given time to start (it has to import a lot).
+        if polls % 16 == 0 and not spool.worker_serving(SILENT_SECONDS) and (
+                worker is None or worker.poll() is not None):
+            found = answer()  # it may have answered and gone
+            if found is not None:
+                return found
+            break
+        time.sleep(POLL_SECONDS)
+    spool.drop_request(wal_name)
+    return None
+
+
+def log_failure(fmt: str, verbose: bool, command: str, error) -> None:
+    """What the full command logs when it fails, for a failure answered here."""
+    if fmt == "json":
+        from swiftwal import events, logs
+
+        logs.configure(fmt, verbose, light=True)
+        logs.get_logger().error(events.COMMAND_FAILED, command=command, error_code=error.code,
+                                msg=error.message)
+
+
+def _encode(error: Exception, status: int) -> str:
+    from swiftwal.domain.errors import SwiftwalError
+
+    if not isinstance(error, SwiftwalError):
+        return ""
+    fields = (str(status), error.code, error.message, error.hint or "")
+    return "\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields)
+
+
+def _decode(answer: str):
+    from swiftwal.domain.errors import SwiftwalError
+
+    fields = answer.split("\t")
+    if len(fields) != 4 or not fields[0].isdigit():
+        return None
+    error = SwiftwalError(fields[2], hint=fields[3] or None)
+    error.code, error.exit_status = fields[1], int(fields[0])
+    return error
+
+
+def start_worker(options: list[str], command: str):
+    import subprocess
+
+    try:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", "from swiftwal.commands.workers import main; main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        worker.stdin.write("\0".join([command, *options]).encode("utf-8", "surrogateescape"))
+        worker.stdin.close()
+    except OSError:
+        return None
+    return worker
+
+
+def main() -> None:
+    """A worker process: its command and the caller's options arrive on stdin."""
+    from swiftwal import cli
+
+    command, *options = sys.stdin.buffer.read().decode("utf-8", "surrogateescape").split("\0")
+    sys.stdin.close()
+    sys.exit(cli.main([*options, command]))
+
+
+def serve(ctx, spool, make_worker) -> int:
+    """Run ``make_worker().drain()`` while holding ``spool``'s worker lock
+    (return at once if another worker holds it); requests left when it ends
+    are marked failed, so their calls stop waiting."""
+    from swiftwal import events
+
+    with spool.worker_lock() as free:
+        if not free:
+            return 0
+        _log_to(os.path.join(spool.directory, "worker.log"))
+        ctx.log.debug(events.WORKER_STARTED, pid=os.getpid())
+        try:
+            make_worker().drain()
+        finally:
+            for wal_name in spool.requests():
+                spool.fail(wal_name)
+                spool.drop_request(wal_name)
+    return 0
+
+
+def _log_to(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if os.fstat(fd).st_size > 1 << 20:
+            os.ftruncate(fd, 0)
+    except OSError:
+        return
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+class PoolWorker:
+    """The loop both workers share: requests first, then work ahead
+    (``ahead``), ``parallel`` at a time; a heartbeat; exit when idle."""
+
+    def __init__(self, spool, parallel: int) -> None:
+        self.spool = spool
+        self.parallel = max(1, parallel)
+        self.requested: dict[str, str] = {}
+
+    def work(self, wal_name: str, payload: str, requested: bool) -> None:
+        """Do it, or raise: a request then gets a failure marker."""
+        raise NotImplementedError
+
+    def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
+        """``work`` raised ``error`` (its call, if any, reports it or does it itself)."""
+
+    def exit_status(self, error) -> int:
+        """The exit status the call reports for our ``error``."""
+        from swiftwal.cli import exit_status
+
+        return getattr(error, "exit_status", None) or exit_status(error)
+
+    def ahead(self, running: dict) -> list[tuple[str, str]]:
+        """``(name, payload)`` to do ahead now; ``running`` maps names in hand."""
+        return []
+
+    def keep_going(self) -> bool:
+        """False: stop as soon as idle (what the work is for has gone)."""
+        return True
+
+    def drain(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.spool.sweep()
+        running: dict[str, object] = {}
+        idle_since = beat = time.monotonic()
+        # One thread more than work ahead may use: a request never queues behind it.
+        with ThreadPoolExecutor(max_workers=self.parallel + 1) as pool:
+            while True:
+                for name in [n for n, f in running.items() if f.done()]:
+                    del running[name]
+                self.requested = self.spool.requests()
+                for name, payload in sorted(self.requested.items()):
+                    if name not in running:
+                        running[name] = pool.submit(self._work, name, payload, True)
+                for name, payload in self.ahead(running):
+                    running[name] = pool.submit(self._work, name, payload, False)
+                now = time.monotonic()
+                if now - beat > HEARTBEAT_SECONDS:
+                    self.spool.heartbeat()
+                    beat = now
+                if running or self.requested:
+                    idle_since = now
+                elif now - idle_since > IDLE_SECONDS or not self.keep_going():
+                    return
+                time.sleep(POLL_SECONDS)
+
+    def _work(self, wal_name: str, payload: str, requested: bool) -> None:
+        try:
+            self.work(wal_name, payload, requested)
+        except Exception as error:
+            if requested:
+                self.spool.fail(wal_name, _encode(error, self.exit_status(error)))
+            self.failed(wal_name, requested, error)
+        finally:
+            if requested:
+                self.spool.drop_request(wal_name)
