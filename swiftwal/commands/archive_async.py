@@ -122,7 +122,6 @@ class _ArchiveWorker(PoolWorker):
         self.compressors = ThreadPoolExecutor(max_workers=self.parallel + 1)
         self.identities: set[str] = set()
         self.stored: set[str] = set()   # recorded by this worker: not stored again
-        self.skipped: set[str] = set()  # failed as look-ahead: left to their own calls
         self.waiting: set[str] = set()  # stored ahead, not yet asked for
         self.directories: set[str] = set()
 
@@ -181,7 +180,5 @@ class _ArchiveWorker(PoolWorker):
     def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
         from swiftwal import events
 
-        if not requested:
-            self.skipped.add(wal_name)
         self.ctx.log.warning(events.WAL_ARCHIVED, wal_name=wal_name, worker="failed",
                              requested=requested, error=error.__class__.__name__)

@@ -132,7 +132,7 @@ class _PrefetchWorker(PoolWorker):
         for name in self.wanted:
             if room <= len(chosen) or name in self.missing:
                 break
-            if name not in running and name not in self.fetched:
+            if name not in running and name not in self.fetched and name not in self.skipped:
                 chosen.append((name, ""))
         return chosen
 

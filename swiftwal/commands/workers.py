@@ -161,6 +161,7 @@ class PoolWorker:
         self.spool = spool
         self.parallel = max(1, parallel)
         self.requested: dict[str, str] = {}
+        self.skipped: set[str] = set()  # failed when done ahead: left to their own calls
 
     def work(self, wal_name: str, payload: str, requested: bool) -> None:
         """Do it, or raise: a request then gets a failure marker."""
@@ -199,7 +200,8 @@ class PoolWorker:
                     if name not in running:
                         running[name] = pool.submit(self._work, name, payload, True)
                 for name, payload in self.ahead(running):
-                    running[name] = pool.submit(self._work, name, payload, False)
+                    if name not in running and name not in self.skipped:
+                        running[name] = pool.submit(self._work, name, payload, False)
                 now = time.monotonic()
                 if now - beat > HEARTBEAT_SECONDS:
                     self.spool.heartbeat()
@@ -216,6 +218,8 @@ class PoolWorker:
         except Exception as error:
             if requested:
                 self.spool.fail(wal_name, _encode(error, self.exit_status(error)))
+            else:
+                self.skipped.add(wal_name)  # never retried ahead: no worker spins on it
             self.failed(wal_name, requested, error)
         finally:
             if requested:
