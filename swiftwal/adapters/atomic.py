@@ -1,4 +1,4 @@
-"""Whole files or nothing: write a temp file beside the target, fsync, rename.
+"""Whole files or nothing: write a temp file beside the target, rename it.
 
 A reader of ``path`` (PostgreSQL reading ``%p``, a later swiftwal call reading
 its spool) sees the old file or the complete new one, never a prefix.
@@ -9,26 +9,32 @@ import contextlib
 import os
 
 
-def write_atomically(path: str, data: bytes, temp: str, *, sync_directory: bool = False) -> None:
-    """Write ``data`` to ``temp`` (same directory as ``path``, created 0600 and
-    never through a symbolic link), fsync it, rename it to ``path``; with
-    ``sync_directory`` also fsync the directory so the rename survives a crash.
-    On any failure ``temp`` is removed and the error raised."""
+def write_file(path: str, data, *, durable: bool = False) -> None:
+    """``data`` into a new file ``path`` (created 0600, never through a
+    symbolic link); ``durable``: fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if durable:
             os.fsync(fd)
-        finally:
-            os.close(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: str, data, temp: str, *, durable: bool = True) -> None:
+    """Write ``data`` to ``temp`` (same directory as ``path``) and rename it to
+    ``path``; ``durable``: fsync the file before and the directory after, so
+    it survives a crash.  On any failure ``temp`` is removed and the error raised."""
+    try:
+        write_file(temp, data, durable=durable)
         os.rename(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    if sync_directory:
+    if durable:
         dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -15,9 +15,12 @@ removes it.  A request the worker could not serve gets a ``.failed`` marker
 and its call does the work itself, reporting what goes wrong.
 
 ``PrefetchSpool``: WAL files fetched ahead of ``restore_command``.  Each is
-stored as ``<full WAL name>.<sha256>`` (the hash of its verified content)
-through a temp file and a rename; serving one re-hashes it first.  Keyed by
-the full name, a file of one timeline is never served for another.
+checked against the store's checksums by the worker, then stored as
+``<full WAL name>.<sha256>`` through a temp file that is flushed before it
+is renamed, so a file under such a name is complete even after a crash;
+serving one moves it beside ``%p`` (rather than read and hash 16 MiB again
+in every call of recovery), or copies it from another file system.  Keyed
+by the full name, a file of one timeline is never served for another.
 
 Neither spool is needed for correctness: any failure to use one (a missing
 home directory, a full disk) just means doing the work the plain way.  This
@@ -64,20 +67,13 @@ def is_segment_name(name: str) -> bool:
     return len(name) == 24 and _HEX.issuperset(name)
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Whole or not at all, and not flushed: a spool file lost or torn in a
-    crash only means doing the work again (a torn one does not parse, or
-    fails its hash)."""
+def _write_atomically(path: str, data: bytes, durable: bool = False) -> None:
+    """Records and requests are not flushed: one lost or torn in a crash only
+    means doing the work again (a torn one does not parse)."""
+    from swiftwal.adapters.atomic import write_atomically
+
     temp = os.path.join(os.path.dirname(path), f"{_TEMP}{os.getpid()}-{os.path.basename(path)}")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with open(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_atomically(path, data, temp, durable=durable)
 
 
 def _sweep(directory: str, max_age: float, now: float | None = None) -> None:
@@ -223,6 +219,20 @@ class ArchiveSpool(WorkerSpool):
     def has_record(self, wal_name: str) -> bool:
         return os.path.exists(self._path(wal_name))
 
+def _move_or_copy(source: str, target: str) -> None:
+    try:
+        os.rename(source, target)
+    except OSError:  # another file system
+        with open(source, "rb") as src:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                size = os.fstat(src.fileno()).st_size
+                while size > 0:
+                    size -= os.sendfile(fd, src.fileno(), None, size) or size
+            finally:
+                os.close(fd)
+
+
 def ready_segments(status_dir: str, exclude: str, limit: int) -> list[str]:
     """Up to ``limit`` segment names PostgreSQL has marked ``.ready``, oldest first."""
     try:
@@ -248,29 +258,44 @@ class PrefetchSpool(WorkerSpool):
         return bool(self._entries(wal_name))
 
     def put(self, wal_name: str, data: bytes, sha256: str) -> None:
-        """``data`` must already be verified against the store's checksums."""
-        _write_atomically(os.path.join(self.directory, f"{wal_name}.{sha256}"), data)
+        """``data`` must already be verified against the store's checksums.
+        Flushed before it gets its name: a file under its name is complete."""
+        _write_atomically(os.path.join(self.directory, f"{wal_name}.{sha256}"), data,
+                          durable=True)
 
-    def take(self, wal_name: str) -> bytes | None:
-        """The verified content of ``wal_name`` (removed from the spool), or None.
-        Files older than ``max_age`` seconds are not served: the store may have changed."""
+    def serve(self, wal_name: str, path: str, temp: str) -> int | None:
+        """Put the content of ``wal_name`` at ``path`` (through ``temp``,
+        beside it) and return its size; None if the spool has no fresh copy.
+        Moved rather than copied when it can be: served once.  Files older
+        than ``max_age`` seconds are not served: the store may have changed."""
         for entry in self._entries(wal_name):
-            path = os.path.join(self.directory, entry)
+            source = os.path.join(self.directory, entry)
             try:
-                with open(path, "rb") as handle:
-                    if time.time() - os.fstat(handle.fileno()).st_mtime > self.max_age:
-                        continue
-                    data = handle.read()
+                if time.time() - os.stat(source).st_mtime <= self.max_age:
+                    _move_or_copy(source, temp)
+                    size = os.stat(temp).st_size
+                    os.rename(temp, path)
+                    return size
             except OSError:
-                continue
+                pass
             finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-            import hashlib
-
-            if hashlib.sha256(data).hexdigest() == entry[len(wal_name) + 1:]:
-                return data
+                for leftover in (source, temp):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
         return None
+
+    def note_served(self, wal_name: str) -> None:
+        """Tell the worker how far recovery has come, so it keeps fetching ahead."""
+        with contextlib.suppress(OSError):
+            _write_atomically(os.path.join(self.directory, "served"), wal_name.encode())
+
+    def last_served(self) -> str | None:
+        try:
+            with open(os.path.join(self.directory, "served"), "rb") as handle:
+                name = handle.read(64).decode("ascii", "replace")
+        except OSError:
+            return None
+        return name if is_segment_name(name) else None
 
     def drop_stale(self, stale) -> None:
         """Drop fetched files whose WAL name ``stale(name)`` says is no longer wanted."""

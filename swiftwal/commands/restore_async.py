@@ -3,14 +3,14 @@
 
 - ``restore-wal NAME DEST`` for a segment first takes NAME from the prefetch
   spool (``swiftwal.adapters.spool.PrefetchSpool``, one per store and data
-  directory): the file is hashed again and must match the SHA-256 it was
-  stored under, checked against the store's checksums when it was fetched.
-  It is written to DEST through a temp file and a rename, so PostgreSQL never
-  sees part of one.
+  directory), which holds only complete files checked against the store's
+  checksums: it is moved (or copied, from another file system) beside DEST
+  and renamed to DEST.  PostgreSQL never sees part of a file.
 - Otherwise it asks the worker to fetch NAME, and takes it from the spool
   once it is there.  The worker fetches requests first and, ``PARALLEL`` at a
-  time, the ``RESTORE_PREFETCH`` segments after the last one asked for, never
-  past one the store does not have.
+  time, the ``RESTORE_PREFETCH`` segments after the last one asked for or
+  served (each served call notes its name), never past one the store does
+  not have.
 - Anything else (not in the archive, no key, the store down) is answered by
   the plain command, with the exit statuses recovery depends on.
 ``RESTORE_PREFETCH=0`` turns all of this off.
@@ -51,27 +51,26 @@ def fast_restore(argv: list[str]) -> int | None:
         return None
     verbose = bool(switches & {"--verbose", "--debug"})
     atomic.remove_stale_temp_files(os.path.dirname(path) or ".")
-    data = spool.take(wal_name)
-    if data is None:
+    temp = atomic.temp_beside(path)
+    size = spool.serve(wal_name, path, temp)
+    if size is not None:
+        spool.note_served(wal_name)
+    else:
         try:
-            data = hand_off(spool, wal_name, "", argv[:len(argv) - len(rest)],
-                            "restore-worker", lambda: spool.take(wal_name))
+            size = hand_off(spool, wal_name, "", argv[:len(argv) - len(rest)],
+                            "restore-worker", lambda: spool.serve(wal_name, path, temp))
         except SwiftwalError as error:
             log_failure(fmt, verbose, "restore-wal", error)
             raise
-        if data is None:
+        if size is None:
             return None
-    try:
-        atomic.write_atomically(path, data, atomic.temp_beside(path), sync_directory=True)
-    except OSError:
-        return None  # the full command fetches it again and reports
     from swiftwal import events, logs
 
     logs.configure(fmt, verbose, light=True)
     log = logs.get_logger()
     for warning in settings.warnings:
         log.warning(events.CONFIG_WARNING, msg=warning)
-    log.info(events.WAL_RESTORED, wal_name=wal_name, bytes=len(data), prefetched=True,
+    log.info(events.WAL_RESTORED, wal_name=wal_name, bytes=size, prefetched=True,
              duration_s=round(time.monotonic() - started, 3))
     return 0
 
@@ -118,15 +117,21 @@ class _PrefetchWorker(PoolWorker):
         self.segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
         use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
         self.last_asked: str | None = None
+        self.last_served: str | None = None
         self.wanted: list[str] = []
         self.fetched: set[str] = set()  # not fetched again by this worker
         self.missing: set[str] = set()  # not in the store: nothing after it is fetched ahead
 
     def ahead(self, running: dict) -> list[tuple[str, str]]:
-        if self.requested:
-            last = max(self.requested)
-            if self.last_asked is None or last > self.last_asked:
-                self._follow(last)
+        # Follow where recovery is: a new request (a call that missed) or a
+        # newly served file; recovery may start again from an earlier point.
+        served = self.spool.last_served()
+        if self.requested and max(self.requested) != self.last_asked:
+            self.fetched.clear()  # a call missed: fetched files may be wanted again
+            self._follow(max(self.requested))
+        elif served and served != self.last_served:
+            self._follow(served)
+        self.last_served = served
         room = self.parallel - len(running)
         chosen: list[tuple[str, str]] = []
         for name in self.wanted:
@@ -152,8 +157,6 @@ class _PrefetchWorker(PoolWorker):
         self.spool.drop_stale(lambda name: name not in keep and name[:8] == asked[:8])
 
     def work(self, wal_name: str, _payload: str, requested: bool) -> None:
-        import hashlib
-
         from swiftwal import events
         from swiftwal.commands.restore_wal import fetch
 
@@ -168,8 +171,8 @@ class _PrefetchWorker(PoolWorker):
         if found is None:
             self.missing.add(wal_name)
             raise LookupError(f"{wal_name} is not in the archive")
-        data = found[1]
-        self.spool.put(wal_name, data, hashlib.sha256(data).hexdigest())
+        _, data, digest = found
+        self.spool.put(wal_name, data, digest)
         self.fetched.add(wal_name)
         self.ctx.log.debug(events.WAL_FETCHED_AHEAD, wal_name=wal_name, bytes=len(data),
                            requested=requested, duration_s=round(time.monotonic() - started, 3))

@@ -50,7 +50,7 @@ def run(ctx, args) -> int:
         if found is None:
             ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)
             return EXIT_NOT_IN_ARCHIVE
-        wal_object, data = found
+        wal_object, data, _ = found
         write_atomically(args.path, data)
     except errors.SwiftwalError as error:
         if in_targeted_recovery():
@@ -62,8 +62,8 @@ def run(ctx, args) -> int:
 
 
 def fetch(storage, wal_name: str, preferred_codec: str, key: bytes | None = None):
-    """``(WalObject, original bytes)`` or None when no candidate object exists;
-    ``key`` decrypts encrypted objects."""
+    """``(WalObject, original bytes, their SHA-256)`` or None when no
+    candidate object exists; ``key`` decrypts encrypted objects."""
     for candidate in layout.wal_candidates(wal_name, preferred_codec):
         try:
             with storage.get(candidate.object_name) as reader:
@@ -71,15 +71,17 @@ def fetch(storage, wal_name: str, preferred_codec: str, key: bytes | None = None
                 metadata = reader.info.metadata
         except errors.ObjectNotFound:
             continue
-        return candidate, verified_original(candidate.object_name, candidate.compression, stored,
-                                            metadata, key)
+        data, digest = verified_original(candidate.object_name, candidate.compression, stored,
+                                         metadata, key)
+        return candidate, data, digest
     return None
 
 
-def verified_original(name: str, compression: str, stored: bytes, metadata, key) -> bytes:
-    """The original bytes of the WAL object ``name`` read as ``stored``: its
-    stored-bytes checksum checked, decrypted, decompressed, its original
-    checksum checked; ``IntegrityError`` naming the object otherwise."""
+def verified_original(name: str, compression: str, stored: bytes, metadata,
+                      key) -> tuple[bytes, str]:
+    """The original bytes of the WAL object ``name`` read as ``stored`` and
+    their SHA-256: its stored-bytes checksum checked, decrypted, decompressed,
+    its original checksum checked; ``IntegrityError`` naming the object otherwise."""
     from swiftwal.adapters.compression import decompress_bytes
     from swiftwal.adapters.crypto import plain_stored
 
@@ -92,22 +94,23 @@ def verified_original(name: str, compression: str, stored: bytes, metadata, key)
     except Exception as exc:  # zlib.error, zstd.ZstdError: the object is damaged
         raise errors.IntegrityError(f"{name} cannot be decompressed "
                                     f"({exc.__class__.__name__})") from None
-    expected = metadata.get("sha256")
-    if expected and hashlib.sha256(data).hexdigest() != expected:
+    expected, actual = metadata.get("sha256"), hashlib.sha256(data).hexdigest()
+    if expected and actual != expected:
         raise errors.IntegrityError(f"{name} decompresses to content that does not match "
                                     f"its SHA-256")
-    return data
+    return data, actual
 
 
 def write_atomically(path: str, data: bytes) -> None:
-    """``path`` appears whole or not at all, and survives a crash once this returns:
-    PostgreSQL never sees a partial file at ``path``."""
+    """``path`` appears whole or not at all: PostgreSQL never sees a partial
+    file at ``path``.  Not flushed: PostgreSQL reads it and removes it, and
+    flushes itself (``durable_rename``) a restored file it keeps; after a
+    crash it asks again."""
+    from swiftwal.adapters.atomic import temp_beside
     from swiftwal.adapters.atomic import write_atomically as write
 
-    from swiftwal.adapters.atomic import temp_beside
-
     try:
-        write(path, data, temp_beside(path), sync_directory=True)
+        write(path, data, temp_beside(path), durable=False)
     except OSError as exc:
         raise errors.SwiftwalError(f"cannot write {path}: {exc.strerror}") from None
 

@@ -173,7 +173,7 @@ def _check_wal_object(storage, item, key: bytes | None = None) -> list[str]:
     from swiftwal.commands.restore_wal import verified_original
 
     try:
-        data = verified_original(name, item.stored.compression, stored, metadata, key)
+        data, _ = verified_original(name, item.stored.compression, stored, metadata, key)
     except errors.IntegrityError as exc:  # names the object
         return [f"WAL object {exc.message}"]
     if metadata.get("size") and metadata["size"] != str(len(data)):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 
+import pytest
+
 from tests.integration.swiftwal_cli import postgres_dir
 from tests.integration.test_lookahead import NAMES, fake_pg_wal, new_store, wait_for_worker
 
@@ -48,11 +50,9 @@ def test_prefetched_segments_are_served_verified_and_by_full_name(tmp_path, swif
     other_tli = "00000002" + NAMES[2][8:]
     assert store.run("restore-wal", other_tli, target, cwd=data_dir, check=False).returncode == 1
 
-    # A damaged spool file is not served (and the store, emptied, has nothing).
+    # A file fetched too long ago is not served (the store, emptied, has nothing).
     path = _spool_files(cache)[NAMES[2]]
-    with open(path, "r+b") as handle:
-        handle.seek(4096)
-        handle.write(b"\xff" * 16)
+    os.utime(path, (1, 1))
     assert store.run("restore-wal", NAMES[2], target, cwd=data_dir, check=False).returncode == 1
     assert NAMES[2] not in _spool_files(cache)
 
@@ -62,28 +62,54 @@ def test_prefetched_segments_are_served_verified_and_by_full_name(tmp_path, swif
     store.run("restore-wal", NAMES[3], target, cwd=data_dir)
 
 
-def test_prefetch_spool_serves_only_fresh_intact_files(tmp_path):
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["moved", "copied"])
+def test_prefetch_spool_serves_only_fresh_intact_files(tmp_path, elsewhere, monkeypatch):
     import hashlib
     import time
 
+    from swiftwal.adapters import spool as spools
     from swiftwal.adapters.spool import PrefetchSpool, spool_directory
 
+    if elsewhere:  # as if the spool were on another file system than pg_wal
+        real_rename = os.rename
+
+        def rename(source, target):
+            if os.path.dirname(source) != os.path.dirname(target):
+                raise OSError(18, "Invalid cross-device link")
+            real_rename(source, target)
+
+        monkeypatch.setattr(spools.os, "rename", rename)
     spool = PrefetchSpool(spool_directory(str(tmp_path), "restore", "swift://c", "/data"))
+    dest_dir = tmp_path / "pg_wal"
+    dest_dir.mkdir()
+    dest, temp = str(dest_dir / "RECOVERYXLOG"), str(dest_dir / ".RECOVERYXLOG.swiftwal-1")
+
+    def served(name):
+        size = spool.serve(name, dest, temp)
+        assert not os.path.exists(temp)
+        return size
+
     data = os.urandom(1 << 16)
     spool.put(NAMES[0], data, hashlib.sha256(data).hexdigest())
     assert spool.has(NAMES[0]) and not spool.has(NAMES[1])
-    assert spool.take(NAMES[0]) == data
-    assert spool.take(NAMES[0]) is None, "served once"
+    assert served(NAMES[0]) == len(data)
+    with open(dest, "rb") as handle:
+        assert handle.read() == data
+    assert os.stat(dest).st_mode & 0o077 == 0
+    os.unlink(dest)
+    assert served(NAMES[0]) is None, "served once"
 
     spool.put(NAMES[1], data, hashlib.sha256(data).hexdigest())
     (path,) = [os.path.join(spool.directory, n) for n in os.listdir(spool.directory)
                if n.startswith(NAMES[1])]
     old = time.time() - 3600
     os.utime(path, (old, old))
-    assert spool.take(NAMES[1]) is None and not os.path.exists(path)
+    assert served(NAMES[1]) is None and not os.path.exists(path)
 
-    spool.put(NAMES[2], data, hashlib.sha256(b"other").hexdigest())
-    assert spool.take(NAMES[2]) is None
+    # Only complete files have a name: a torn temp file is never served.
+    with open(os.path.join(spool.directory, f".tmp-1-{NAMES[2]}.{'0' * 64}"), "wb") as handle:
+        handle.write(data[:100])
+    assert served(NAMES[2]) is None and not os.path.exists(dest)
 
     spool.put(NAMES[3], data, hashlib.sha256(data).hexdigest())
     spool.put("00000002" + NAMES[4][8:], data, hashlib.sha256(data).hexdigest())
