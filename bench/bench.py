@@ -152,6 +152,20 @@ def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) ->
             times[name].append(timed(commands[name](seg), str(plain)))
     for name in commands:
         rows.append(("one archive call, median ms", name, median_ms(times[name])))
+    # The same segments fetched back, each into a directory of its own: a
+    # single restore_command call on an idle server, nothing fetched ahead.
+    fetch = {name: command for name, command in commands.items() if name != "cp floor"}
+    times = {name: [] for name in fetch}
+    for index, seg in enumerate(sample):
+        order = order[1:] + order[:1]
+        for name in [n for n in order if n in fetch]:
+            alone = give(tools.work / f"one-restore-{uuid.uuid4().hex[:8]}")
+            give(alone / "pg_wal")
+            argv = fetch[name](seg).rsplit(" ", 1)[0].replace("archive-wal", "restore-wal")
+            argv = argv.replace("archive-push", "archive-get").replace("wal-push", "wal-fetch")
+            times[name].append(timed(f"{argv} {seg.name} {alone}/pg_wal/RECOVERYXLOG", str(alone)))
+    for name in fetch:
+        rows.append(("one restore call, median ms", name, median_ms(times[name])))
 
 
 def _swiftwal_push(tools, kind, codec):

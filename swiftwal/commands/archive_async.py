@@ -9,8 +9,10 @@
   worker writes once the store has confirmed the upload.
 - The worker serves requests first and stores, oldest first, up to
   ``ARCHIVE_LOOKAHEAD`` other segments PostgreSQL has marked ``.ready`` that
-  nobody asked for yet.  It stops as soon as it is idle once the server
-  whose ``pg_wal`` it serves has stopped.
+  nobody asked for yet, but only those already marked when one of its calls
+  came: a worker left over from a changed ``archive_command`` stores nothing
+  new the old way.  It stops as soon as it is idle once the server whose
+  ``pg_wal`` it serves has stopped.
 
 Killing either process at any moment loses nothing: a record exists only
 for a stored segment, and a call succeeds only through a record or its own
@@ -123,13 +125,17 @@ class _ArchiveWorker(PoolWorker):
         self.identities: set[str] = set()
         self.stored: set[str] = set()   # recorded by this worker: not stored again
         self.waiting: set[str] = set()  # stored ahead, not yet asked for
+        self.last_call = 0.0
         self.directories: set[str] = set()
 
     def ahead(self, running: dict) -> list[tuple[str, str]]:
         from swiftwal.adapters.spool import ready_segments
 
         self.directories.update(os.path.dirname(p) for p in self.requested.values())
-        self.waiting = {n for n in list(self.waiting) if self.spool.has_record(n)}
+        waiting = {n for n in list(self.waiting) if self.spool.has_record(n)}
+        if self.requested or waiting != self.waiting:
+            self.last_call = time.time()  # a call asked, or used what was stored ahead
+        self.waiting = waiting
         in_hand = sum(1 for name in running if name not in self.requested)
         room = min(self.parallel - len(running), self.lookahead - len(self.waiting) - in_hand)
         chosen: list[tuple[str, str]] = []
@@ -138,12 +144,24 @@ class _ArchiveWorker(PoolWorker):
         for directory in sorted(self.directories):
             status = os.path.join(directory, "archive_status")
             for name in ready_segments(status, "", self.lookahead + self.parallel):
-                if name in running or name in self.stored or name in self.skipped:
+                if (name in running or name in self.stored or name in self.skipped
+                        or not self._ready_before_a_call(status, name)):
                     continue
                 chosen.append((name, os.path.join(directory, name)))
                 if len(chosen) >= room:
                     return chosen
         return chosen
+
+    def _ready_before_a_call(self, status: str, name: str) -> bool:
+        """Only segments already waiting when one of our calls came: once
+        archive_command changes (another store, encryption turned on) no new
+        segment is stored the old way.  File times lag the clock by up to a
+        tick, hence the margin."""
+        try:
+            ready = os.stat(os.path.join(status, name + ".ready")).st_mtime
+        except OSError:
+            return False
+        return ready < self.last_call - 0.05
 
     def keep_going(self) -> bool:
         """False once every server whose pg_wal we serve has stopped."""

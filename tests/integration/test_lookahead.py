@@ -230,3 +230,40 @@ def test_spool_records_round_trip_and_are_swept(tmp_path):
 
 def _files(top: str) -> list[str]:
     return [os.path.join(root, name) for root, _, files in os.walk(top) for name in files]
+
+
+def test_a_worker_left_from_another_setting_stores_nothing_new(tmp_path, swiftwal_bin):
+    """archive_command changed (here the compression, so objects show which
+    setting stored them) while the old worker still runs: a segment marked
+    ready afterwards is stored only the new way."""
+    store, cache = new_store("local", tmp_path, swiftwal_bin, COMPRESSION="zstd")
+    gzip_config = os.path.join(str(tmp_path), "gzip.conf")
+    with open(store.config_path) as handle:
+        text = handle.read()
+    assert "COMPRESSION=zstd" in text
+    with open(gzip_config, "w") as handle:
+        text = text.replace("COMPRESSION=zstd", "COMPRESSION=gzip")
+        handle.write(text)
+    os.chmod(gzip_config, 0o644)
+    wal = fake_pg_wal(tmp_path, NAMES[:2])
+    open(os.path.join(str(tmp_path), "postmaster.pid"), "w").close()  # a running server
+    status = os.path.join(wal, "archive_status")
+    try:
+        store.run("archive-wal", os.path.join(wal, NAMES[0]), cwd=str(tmp_path))
+        deadline = time.monotonic() + 60
+        while NAMES[1] not in spool_records(cache):  # the control: stored ahead the old way
+            assert time.monotonic() < deadline, worker_logs(cache)
+            time.sleep(0.05)
+        for name in NAMES[:2]:
+            os.rename(os.path.join(status, name + ".ready"), os.path.join(status, name + ".done"))
+        time.sleep(0.3)
+        fake_pg_wal(tmp_path, [NAMES[2]])
+        store.run("archive-wal", os.path.join(wal, NAMES[2]), cwd=str(tmp_path),
+                  extra_config=gzip_config)
+        time.sleep(1.0)  # the old worker polls every few milliseconds
+    finally:
+        os.unlink(os.path.join(str(tmp_path), "postmaster.pid"))
+    wait_for_worker(cache)
+    objects = set(os.listdir(os.path.join(store.location, "wal")))
+    assert {f"{NAMES[0]}.zst", f"{NAMES[1]}.zst", f"{NAMES[2]}.gz"} <= objects
+    assert f"{NAMES[2]}.zst" not in objects, worker_logs(cache)
