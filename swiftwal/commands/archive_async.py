@@ -155,10 +155,11 @@ class _ArchiveWorker(PoolWorker):
     def _ready_before_a_call(self, status: str, name: str) -> bool:
         """Only segments already waiting when one of our calls came: once
         archive_command changes (another store, encryption turned on) no new
-        segment is stored the old way.  File times lag the clock by up to a
+        segment is stored the old way.  The mark's change time is when it was
+        made or renamed to ``.ready``; file times lag the clock by up to a
         tick, hence the margin."""
         try:
-            ready = os.stat(os.path.join(status, name + ".ready")).st_mtime
+            ready = os.stat(os.path.join(status, name + ".ready")).st_ctime
         except OSError:
             return False
         return ready < self.last_call - 0.05
