@@ -126,6 +126,15 @@ def _run_all(tools, work: Path, cluster: PgCluster, size: int, rows: list) -> No
     record("swiftwal restore (swift, zstd)", measured,
            f"{base} restore --no-recovery-settings latest {target}")
     shutil.rmtree(target, ignore_errors=True)
+    # The same into a local directory: what the local Swift's own work costs.
+    local_base = tools.swiftwal_config("local", COMPRESSION="zstd")
+    record("swiftwal backup --xlog (local, zstd)", measured,
+           f"{local_base} backup --xlog -c fast -H {cluster.socket_dir} -p {cluster.port} "
+           f"-U postgres")
+    target = _fresh(work, "swiftwal-restore")
+    record("swiftwal restore (local, zstd)", measured,
+           f"{local_base} restore --no-recovery-settings latest {target}")
+    shutil.rmtree(target, ignore_errors=True)
 
     pgbr = tools.pgbackrest("zst", asynchronous=False)
     if pgbr is None:
