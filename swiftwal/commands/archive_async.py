@@ -23,66 +23,37 @@ from __future__ import annotations
 import os
 import time
 
-from swiftwal.commands.workers import PoolWorker, hand_off, log_failure, serve
-from swiftwal.domain.errors import SwiftwalError
+from swiftwal.commands.workers import FastCall, PoolWorker, serve
 
 
 def fast_archive(argv: list[str]) -> int | None:
     """The exit status of ``archive-wal PATH`` if it was answered here, or
     None: then the full command runs and does everything itself."""
-    from swiftwal import cli, config
-    from swiftwal.adapters import spool as spools
+    from swiftwal import events
+    from swiftwal.adapters.spool import ArchiveSpool, is_segment_name
 
-    parsed = cli.split_global_options(argv)
-    if parsed is None:
+    call = FastCall.parse(argv, "archive-wal", 1, "ARCHIVE_LOOKAHEAD")
+    if call is None:
         return None
-    values, config_file, switches, rest = parsed
-    if len(rest) != 2 or rest[0] != "archive-wal" or rest[1].startswith("-"):
-        return None
-    path = rest[1]
+    (path,) = call.args
     wal_name = os.path.basename(path)
-    if not spools.is_segment_name(wal_name) or not os.path.isfile(path):
+    if not is_segment_name(wal_name) or not os.path.isfile(path):
         return None  # history, .partial, backup-history and missing files: done in place
-    started = time.monotonic()
     try:
-        settings = config.load_settings(values, config_file, os.environ)
-        if _count(settings, "ARCHIVE_LOOKAHEAD") <= 0:
-            return None
-        spool = spools.ArchiveSpool(archive_spool_directory(settings))
-        fmt = settings.log_format or "console"
-    except Exception:  # the full command reports bad settings
+        spool = ArchiveSpool(archive_spool_directory(call.settings))
+    except OSError:
         return None
-    verbose = bool(switches & {"--verbose", "--debug"})
-    stored = spool.stored(wal_name, path)
+    stored = spool.stored(wal_name, path) or call.ask(
+        spool, wal_name, os.path.abspath(path), "archive-worker",
+        lambda: spool.stored(wal_name, path))
     if stored is None:
-        try:
-            stored = hand_off(spool, wal_name, os.path.abspath(path),
-                              argv[:len(argv) - len(rest)], "archive-worker",
-                              lambda: spool.stored(wal_name, path))
-        except SwiftwalError as error:
-            log_failure(fmt, verbose, "archive-wal", error)
-            raise
-        if stored is None:
-            return None
+        return None
     spool.forget(wal_name)
-    from swiftwal import events, logs
-
-    logs.configure(fmt, verbose, light=True)
-    log = logs.get_logger()
-    for warning in settings.warnings:
-        log.warning(events.CONFIG_WARNING, msg=warning)
     stored_bytes, outcome = stored
     known = (events.WAL_ARCHIVED, events.WAL_ALREADY_ARCHIVED)
-    log.info(outcome if outcome in known else events.WAL_ARCHIVED, wal_name=wal_name,
-             bytes=os.stat(path).st_size, stored_bytes=stored_bytes,
-             compression=settings.compression, worker=True,
-             duration_s=round(time.monotonic() - started, 3))
-    return 0
-
-
-def _count(settings, key: str, default: int = 8) -> int:
-    value = settings.get(key)
-    return default if value is None else int(value)
+    return call.done(outcome if outcome in known else events.WAL_ARCHIVED, wal_name=wal_name,
+                     bytes=os.stat(path).st_size, stored_bytes=stored_bytes,
+                     compression=call.settings.compression, worker=True)
 
 
 def archive_spool_directory(settings) -> str:
@@ -111,16 +82,11 @@ class _ArchiveWorker(PoolWorker):
     def __init__(self, ctx, spool) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from swiftwal.adapters.crypto import configured_key
-        from swiftwal.adapters.spool import cache_root
-        from swiftwal.commands.archive_wal import setting, use_token_cache
+        from swiftwal.commands.archive_wal import setting
 
-        super().__init__(spool, setting(ctx, "PARALLEL", 4))
-        self.ctx = ctx
-        self.key = configured_key(ctx.settings)
+        super().__init__(spool, setting(ctx, "PARALLEL", 4), ctx)
         self.lookahead = setting(ctx, "ARCHIVE_LOOKAHEAD", 8)
         self.codec = ctx.settings.compression
-        use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
         self.compressors = ThreadPoolExecutor(max_workers=self.parallel + 1)
         self.identities: set[str] = set()
         self.stored: set[str] = set()   # recorded by this worker: not stored again

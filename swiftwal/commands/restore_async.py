@@ -20,64 +20,37 @@ from __future__ import annotations
 import os
 import time
 
-from swiftwal.commands.workers import PoolWorker, hand_off, log_failure, serve
-from swiftwal.domain.errors import SwiftwalError
+from swiftwal.commands.workers import FastCall, PoolWorker, serve
 
 
 def fast_restore(argv: list[str]) -> int | None:
     """The exit status of ``restore-wal NAME DEST`` if it was served here, or
     None: then the full command runs and does everything itself."""
-    from swiftwal import cli, config
+    from swiftwal import events
     from swiftwal.adapters import atomic
     from swiftwal.adapters.spool import PrefetchSpool, is_segment_name
 
-    parsed = cli.split_global_options(argv)
-    if parsed is None:
+    call = FastCall.parse(argv, "restore-wal", 2, "RESTORE_PREFETCH")
+    if call is None:
         return None
-    values, config_file, switches, rest = parsed
-    if len(rest) != 3 or rest[0] != "restore-wal" or any(a.startswith("-") for a in rest[1:]):
-        return None
-    wal_name, path = rest[1], rest[2]
+    wal_name, path = call.args
     if not is_segment_name(wal_name):
         return None  # history files and the like: rare, and fetched in place
-    started = time.monotonic()
     try:
-        settings = config.load_settings(values, config_file, os.environ)
-        if _count(settings, "RESTORE_PREFETCH") <= 0:
-            return None
-        spool = PrefetchSpool(restore_spool_directory(settings))
-        fmt = settings.log_format or "console"
-    except Exception:  # the full command reports bad settings
+        spool = PrefetchSpool(restore_spool_directory(call.settings))
+    except OSError:
         return None
-    verbose = bool(switches & {"--verbose", "--debug"})
     atomic.remove_stale_temp_files(os.path.dirname(path) or ".")
     temp = atomic.temp_beside(path)
     size = spool.serve(wal_name, path, temp)
     if size is not None:
         spool.note_served(wal_name)
     else:
-        try:
-            size = hand_off(spool, wal_name, "", argv[:len(argv) - len(rest)],
-                            "restore-worker", lambda: spool.serve(wal_name, path, temp))
-        except SwiftwalError as error:
-            log_failure(fmt, verbose, "restore-wal", error)
-            raise
+        size = call.ask(spool, wal_name, "", "restore-worker",
+                        lambda: spool.serve(wal_name, path, temp))
         if size is None:
             return None
-    from swiftwal import events, logs
-
-    logs.configure(fmt, verbose, light=True)
-    log = logs.get_logger()
-    for warning in settings.warnings:
-        log.warning(events.CONFIG_WARNING, msg=warning)
-    log.info(events.WAL_RESTORED, wal_name=wal_name, bytes=size, prefetched=True,
-             duration_s=round(time.monotonic() - started, 3))
-    return 0
-
-
-def _count(settings, key: str, default: int = 8) -> int:
-    value = settings.get(key)
-    return default if value is None else int(value)
+    return call.done(events.WAL_RESTORED, wal_name=wal_name, bytes=size, prefetched=True)
 
 
 def restore_spool_directory(settings) -> str:
@@ -105,17 +78,12 @@ def run(ctx, args) -> int:
 
 class _PrefetchWorker(PoolWorker):
     def __init__(self, ctx, spool) -> None:
-        from swiftwal.adapters.crypto import configured_key
-        from swiftwal.adapters.spool import cache_root
-        from swiftwal.commands.archive_wal import setting, use_token_cache
+        from swiftwal.commands.archive_wal import setting
         from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
 
-        super().__init__(spool, setting(ctx, "PARALLEL", 4))
-        self.ctx = ctx
-        self.key = configured_key(ctx.settings)
+        super().__init__(spool, setting(ctx, "PARALLEL", 4), ctx)
         self.prefetch = setting(ctx, "RESTORE_PREFETCH", 8)
         self.segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
-        use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
         self.last_asked: str | None = None
         self.last_served: str | None = None
         self.wanted: list[str] = []

@@ -38,6 +38,66 @@ HEARTBEAT_SECONDS = 0.5
 SILENT_SECONDS = 10.0
 
 
+class FastCall:
+    """A plain call of archive-wal or restore-wal as its fast path sees it."""
+
+    def __init__(self, command: str, settings, options: list[str], args: list[str],
+                 verbose: bool) -> None:
+        self.command_name, self.settings, self.options = command, settings, options
+        self.args, self.verbose = args, verbose
+        self.fmt = settings.log_format or "console"
+        self.started = time.monotonic()
+
+    @classmethod
+    def parse(cls, argv: list[str], command: str, count: int, switch: str):
+        """The call, or None when it is not ``[options] command ARG...`` with
+        ``count`` arguments, or the setting ``switch`` is 0, or the settings are
+        bad (the full command reports them)."""
+        from swiftwal import cli, config
+
+        parsed = cli.split_global_options(argv)
+        if parsed is None:
+            return None
+        values, config_file, switches, rest = parsed
+        if len(rest) != count + 1 or rest[0] != command or any(
+                a.startswith("-") for a in rest[1:]):
+            return None
+        try:
+            settings = config.load_settings(values, config_file, os.environ)
+            if int(settings.get(switch) or 1) <= 0:
+                return None
+            return cls(command, settings, argv[:len(argv) - len(rest)], rest[1:],
+                       bool(switches & {"--verbose", "--debug"}))
+        except Exception:
+            return None
+
+    def ask(self, spool, wal_name: str, payload: str, worker: str, answer):
+        """``hand_off`` to ``worker``; its final error is logged as the full command would."""
+        try:
+            return hand_off(spool, wal_name, payload, self.options, worker, answer)
+        except Exception as error:
+            from swiftwal.domain.errors import SwiftwalError
+
+            if isinstance(error, SwiftwalError) and self.fmt == "json":
+                from swiftwal import events, logs
+
+                logs.configure(self.fmt, self.verbose, light=True)
+                logs.get_logger().error(events.COMMAND_FAILED, command=self.command_name,
+                                        error_code=error.code, msg=error.message)
+            raise
+
+    def done(self, event: str, **fields) -> int:
+        """Log the command's summary event (and config warnings); exit 0."""
+        from swiftwal import events, logs
+
+        logs.configure(self.fmt, self.verbose, light=True)
+        log = logs.get_logger()
+        for warning in self.settings.warnings:
+            log.warning(events.CONFIG_WARNING, msg=warning)
+        log.info(event, **fields, duration_s=round(time.monotonic() - self.started, 3))
+        return 0
+
+
 def hand_off(spool, wal_name: str, payload: str, options: list[str], command: str, answer):
     """Ask ``command``'s worker for ``wal_name``: ``answer()`` once it is not
     None, or None if the worker could not do it (the caller then does).
@@ -66,16 +126,6 @@ def hand_off(spool, wal_name: str, payload: str, options: list[str], command: st
         time.sleep(POLL_SECONDS)
     spool.drop_request(wal_name)
     return None
-
-
-def log_failure(fmt: str, verbose: bool, command: str, error) -> None:
-    """What the full command logs when it fails, for a failure answered here."""
-    if fmt == "json":
-        from swiftwal import events, logs
-
-        logs.configure(fmt, verbose, light=True)
-        logs.get_logger().error(events.COMMAND_FAILED, command=command, error_code=error.code,
-                                msg=error.message)
 
 
 def _encode(error: Exception, status: int) -> str:
@@ -157,10 +207,18 @@ class PoolWorker:
     """The loop both workers share: requests first, then work ahead
     (``ahead``), ``parallel`` at a time; a heartbeat; exit when idle."""
 
-    def __init__(self, spool, parallel: int) -> None:
+    def __init__(self, spool, parallel: int, ctx=None) -> None:
         self.spool = spool
         self.parallel = max(1, parallel)
         self.requested: dict[str, str] = {}
+        self.ctx = ctx
+        if ctx is not None:  # a store to work with: its key, and tokens shared with the calls
+            from swiftwal.adapters.crypto import configured_key
+            from swiftwal.adapters.spool import cache_root
+            from swiftwal.commands.archive_wal import use_token_cache
+
+            self.key = configured_key(ctx.settings)
+            use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
         self.skipped: set[str] = set()  # failed when done ahead: left to their own calls
 
     def work(self, wal_name: str, payload: str, requested: bool) -> None:
