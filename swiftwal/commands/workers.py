@@ -102,6 +102,7 @@ def hand_off(spool, wal_name: str, payload: str, options: list[str], command: st
     """Ask ``command``'s worker for ``wal_name``: ``answer()`` once it is not
     None, or None if the worker could not do it (the caller then does).
     Raises the worker's error when that is final."""
+    spool.take_failure(wal_name)  # an answer left for a call that was killed is not ours
     spool.request(wal_name, payload)
     worker = None if spool.worker_serving(SILENT_SECONDS) else start_worker(options, command)
     polls = 0

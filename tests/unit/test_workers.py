@@ -76,6 +76,14 @@ def test_a_call_whose_worker_is_gone_does_the_work_itself(tmp_path, monkeypatch)
     assert spool.requests() == {}, "its request is withdrawn"
 
 
+def test_an_answer_left_for_a_killed_call_is_not_taken(tmp_path, monkeypatch):
+    spool = WorkerSpool(str(tmp_path))
+    spool.fail(NAME, workers._encode(errors.StorageUnavailable("down an hour ago"), 126))
+    monkeypatch.setattr(workers, "start_worker", lambda options, command: None)
+    calls = iter([None, None, "fetched"])
+    assert workers.hand_off(spool, NAME, "", [], "restore-worker", lambda: next(calls)) == "fetched"
+
+
 def test_a_final_answer_is_raised_in_the_call(tmp_path, monkeypatch):
     spool = WorkerSpool(str(tmp_path))
 
