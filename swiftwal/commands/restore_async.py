@@ -7,12 +7,15 @@
   checksums: it is moved (or copied, from another file system) beside DEST
   and renamed to DEST.  PostgreSQL never sees part of a file.
 - Otherwise it asks the worker to fetch NAME, and takes it from the spool
-  once it is there.  The worker fetches requests first and, ``PARALLEL`` at a
-  time, the ``RESTORE_PREFETCH`` segments after the last one asked for or
-  served (each served call notes its name), never past one the store does
+  once it is there; when no worker runs, it starts one for what follows and
+  fetches NAME itself, the plain way, rather than wait for the worker to
+  start.  The worker fetches requests first and, ``PARALLEL`` at a time,
+  the ``RESTORE_PREFETCH`` segments after the last one asked for or served
+  (each served call notes its name), never past one the store does
   not have.
-- Anything else (not in the archive, no key, the store down) is answered by
-  the plain command, with the exit statuses recovery depends on.
+- "Not in the archive" is always answered by the plain command; the
+  worker's other errors (no key, the store down) are the call's answer, with
+  the exit statuses recovery depends on (126 during targeted recovery).
 ``RESTORE_PREFETCH=0`` turns all of this off.
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 
-from swiftwal.commands.workers import FastCall, PoolWorker, serve
+from swiftwal.commands.workers import SILENT_SECONDS, FastCall, PoolWorker, serve, start_worker
 
 
 def fast_restore(argv: list[str]) -> int | None:
@@ -45,6 +48,13 @@ def fast_restore(argv: list[str]) -> int | None:
     size = spool.serve(wal_name, path, temp)
     if size is not None:
         spool.note_served(wal_name)
+    elif not spool.worker_serving(SILENT_SECONDS):
+        # No worker yet (recovery starts, or a standby polls after a pause):
+        # start one to fetch what follows, and fetch this one ourselves
+        # rather than wait for it to start.
+        spool.note_served(wal_name)
+        start_worker(call.options, "restore-worker")
+        return None
     else:
         size = call.ask(spool, wal_name, "", "restore-worker",
                         lambda: spool.serve(wal_name, path, temp))
