@@ -165,7 +165,8 @@ def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) ->
             argv = argv.replace("archive-push", "archive-get").replace("wal-push", "wal-fetch")
             times[name].append(timed(f"{argv} {seg.name} {alone}/pg_wal/RECOVERYXLOG", str(alone)))
     for name in fetch:
-        rows.append(("one restore call, median ms", name, median_ms(times[name])))
+        label = name.replace("archive-push", "archive-get").replace("wal-push", "wal-fetch")
+        rows.append(("one restore call, median ms", label, median_ms(times[name])))
 
 
 def _swiftwal_push(tools, kind, codec):
