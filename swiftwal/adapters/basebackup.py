@@ -2,7 +2,7 @@
 
 One pass over the bytes, memory bounded whatever the database size:
 
-    pg_basebackup stdout --pump thread--> tar scan, size, SHA-256 --> compressor
+    pg_basebackup stdout --pump thread--> tar scan, size --> compressor
     compressor output --calling thread--> consume(stream)   (the upload)
 
 The stream handed to ``consume`` ends cleanly only once pg_basebackup has
@@ -72,7 +72,6 @@ class BasebackupResult:
     system_identifier: Optional[str]
     pg_version: Optional[str]
     raw_size: int
-    raw_sha256: str
     manifest_present: bool
     tablespace_map: bool  # a non-empty tablespace_map (pg_basebackup always sends one)
     compressed_size: int = 0
@@ -275,13 +274,12 @@ class _Pump(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        scanner, digest, size = TarScanner(), hashlib.sha256(), 0
+        scanner, size = TarScanner(), 0
         try:
             chunk = self._first
             self._first = b""
             while chunk:
                 scanner.feed(chunk)
-                digest.update(chunk)
                 size += len(chunk)
                 self._pipe.write(chunk)
                 chunk = self._process.stdout.read(CHUNK)
@@ -290,7 +288,7 @@ class _Pump(threading.Thread):
             if exit_code != 0:
                 raise ToolFailed("pg_basebackup", exit_code, tail)
             scanner.finish()
-            self.result = _result(scanner, self._stderr.end_point, size, digest.hexdigest())
+            self.result = _result(scanner, self._stderr.end_point, size)
             self._pipe.finish()
         except BaseException as exc:  # handed to the reader, never lost
             if self._stopping:
@@ -349,8 +347,7 @@ class _BackupStream:
         return b""
 
 
-def _result(scanner: TarScanner, end_point: Optional[str], size: int,
-            sha256: str) -> BasebackupResult:
+def _result(scanner: TarScanner, end_point: Optional[str], size: int) -> BasebackupResult:
     label_bytes = scanner.captured.get("backup_label")
     if label_bytes is None:
         raise IntegrityError("pg_basebackup's output has no backup_label")
@@ -377,5 +374,5 @@ def _result(scanner: TarScanner, end_point: Optional[str], size: int,
         system_identifier=str(int.from_bytes(control[:8], "little"))
         if control and len(control) >= 8 else None,
         pg_version=version.decode("ascii", "replace").strip() if version else None,
-        raw_size=size, raw_sha256=sha256, manifest_present="backup_manifest" in scanner.seen,
+        raw_size=size, manifest_present="backup_manifest" in scanner.seen,
         tablespace_map=scanner.sizes.get("tablespace_map", 0) > 0)

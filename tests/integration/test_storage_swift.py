@@ -6,12 +6,13 @@ import io
 import logging
 import os
 import time
+import tracemalloc
 import uuid
 
 import pytest
 
 from swiftwal.adapters.storage.factory import open_storage
-from swiftwal.adapters.storage.swift import SwiftStorage
+from swiftwal.adapters.storage.swift import BUFFER_BUDGET, PLAIN_BUFFER, SEGMENT_BUFFER, SwiftStorage
 from swiftwal.adapters.storage.swift_settings import SwiftSettings
 from swiftwal.domain.errors import (AuthenticationFailed, IntegrityError, StorageError,
                                     StorageUnavailable)
@@ -88,11 +89,40 @@ def test_large_object_size_follows_the_clusters_max_file_size(swift):
     assert info.size == len(data) > swift.max_file_size
     segments = [n for n in all_names(store) if n.startswith(".segments/big/")]
     sizes = [store._conn().head_object(store.container, n)["content-length"] for n in segments]
-    assert len(segments) == 2 and max(int(s) for s in sizes) <= swift.max_file_size
+    assert len(segments) == 3 and max(int(s) for s in sizes) == SEGMENT_BUFFER
     with store.get("big") as reader:
         assert hashlib.sha256(reader.read()).digest() == hashlib.sha256(data).digest()
     store.delete(["big"])
     assert all_names(store) == []
+
+
+class _Generated:
+    """``total`` bytes made as they are read, so that only the upload holds any."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+        self.block = hashlib.sha256(b"block").digest() * (1 << 15)  # 1 MiB
+
+    def read(self, n: int = -1) -> bytes:
+        n = min(self.left, len(self.block) if n is None or n < 0 else n, len(self.block))
+        self.left -= n
+        return bytes(memoryview(self.block)[:n])  # a new object each time
+
+
+def test_a_large_upload_holds_a_fixed_number_of_segments_in_memory(swift):
+    store = SwiftStorage(settings_for(swift))
+    total = 96 << 20
+    tracemalloc.start()
+    try:
+        info = store.put("big", _Generated(total))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.size == total
+    # the look-ahead that chose a large object, the segment buffers, a chunk in hand
+    assert peak < PLAIN_BUFFER + BUFFER_BUDGET + (8 << 20), f"peak {peak >> 20} MiB"
+    with store.get("big") as reader:
+        assert hashlib.sha256(reader.read()).hexdigest() == info.sha256
 
 
 def test_replacing_a_large_object_leaves_no_orphan_segments(swift):

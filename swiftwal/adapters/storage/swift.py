@@ -6,9 +6,9 @@ default, and within the large-object size) goes up as one plain object with
 its MD5 as ETag, so Swift checks it.  A longer stream of known size up to the
 large-object size is a plain streamed PUT whose returned ETag is checked
 afterwards.  Anything else is a Static Large Object (see ``swift_segments``):
-segments of at most 8 MiB (and at most the large-object size) under
+segments of at most 4 MiB (and at most the large-object size) under
 ``.segments/<name>/<upload-id>/<00000001>`` in the same container, sent
-``PARALLEL`` at a time from a fixed number of buffers, each with
+``PARALLEL`` (at most three) at a time from four buffers, each with
 ``X-Delete-After`` until all are stored, then the manifest (create-only
 applies to the manifest PUT).  A failed upload deletes the segments it wrote;
 a killed process leaves them (never a manifest) under ``.segments/``, where a
@@ -36,7 +36,7 @@ from swiftwal.adapters.storage.swift_segments import (
     SegmentReader, SegmentUpload, ThreadConnections, fetch_checked, manifest_items,
     ordered_map, slo_etag)
 from swiftwal.adapters.storage.swift_settings import SwiftSettings
-from swiftwal.adapters.storage.swift_upload import CHUNK, Source, Stored, Window
+from swiftwal.adapters.storage.swift_upload import CHUNK, BufferBody, Source, Stored, Window
 from swiftwal.adapters.storage.swift_wire import (
     AFTER_SEGMENTS, SEGMENTS, TOKEN_HEADER, Reader, info_from_headers, info_from_listing,
     multipart_delete, segment_owner)
@@ -49,11 +49,13 @@ __all__ = ["SwiftSettings", "SwiftStorage"]
 _ALWAYS_PLAIN = 1 << 20
 #: Streams of unknown size up to this go up as one plain object (a WAL segment does).
 PLAIN_BUFFER = 16 << 20
-#: Largest segment of a large object: memory holds a few of them at once.
-SEGMENT_BUFFER = 8 << 20
+#: Largest segment of a large object: memory holds a few of them at once.  With
+#: Swift's default of 1000 items per manifest and two levels of manifests, an
+#: object may hold 1000 * 1000 of them: 3.8 TiB (compressed) at 4 MiB.
+SEGMENT_BUFFER = 4 << 20
 #: Memory for segment buffers of one upload (at least two buffers, whatever it says):
-#: with 8 MiB segments, three in flight and one filling.
-BUFFER_BUDGET = 32 << 20
+#: three in flight and one filling.  A backup's whole process then stays near 80 MiB.
+BUFFER_BUDGET = 16 << 20
 #: Seconds before an uncommitted segment deletes itself (``SEGMENT_EXPIRY``).
 SEGMENT_EXPIRY = 7 * 86400
 
@@ -99,20 +101,19 @@ class SwiftStorage(SwiftSession):
                           etag=info.etag, metadata=meta, sha256=source.sha256.hexdigest())
 
     def _put(self, name: str, source: Source, headers: dict, size: int | None) -> "Stored":
-        head = source.peek(self._buffer + 1)
-        if len(head) <= self._buffer and (len(head) <= _ALWAYS_PLAIN
-                                          or len(head) <= self.segment_size()):
-            return self._put_bytes(name, source.read(len(head)), headers)
+        head = source.buffered(self._buffer + 1)
+        if head <= self._buffer and (head <= _ALWAYS_PLAIN or head <= self.segment_size()):
+            return self._put_bytes(name, source.take(head), headers)
         if size is not None and size <= self.segment_size():
             return self._put_streamed(name, source, size, headers)
         return self._put_large(name, source, headers)
 
-    def _put_bytes(self, name: str, data: bytes, headers: dict) -> "Stored":
+    def _put_bytes(self, name: str, data: bytearray, headers: dict) -> "Stored":
         etag = hashlib.md5(data).hexdigest()
         for attempt in (1, 2):
             response: dict = {}
             try:
-                self._conn().put_object(self.container, name, io.BytesIO(data),
+                self._conn().put_object(self.container, name, BufferBody(data),
                                         content_length=len(data), etag=etag, headers=headers,
                                         response_dict=response)
                 return Stored.of(response, etag)

@@ -15,7 +15,7 @@ segment.  If removing one expiry fails, the upload fails and commits nothing.
 A manifest lists at most ``max_manifest_segments`` items (1000 by default).
 Beyond that, the segments are grouped under sub-manifests (Swift's nested
 SLOs) and the object's manifest lists those: two levels, so an object may
-hold ``limit ** 2`` segments (8 TB at 8 MiB and 1000).
+hold ``limit ** 2`` segments (3.8 TiB at 4 MiB and 1000).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import threading
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from swiftwal.adapters.storage.swift_errors import translate
+from swiftwal.adapters.storage.swift_upload import BufferBody
 from swiftwal.adapters.storage.swift_wire import SEGMENTS
 from swiftwal.domain.errors import IntegrityError, StorageError, StorageUnavailable
 
@@ -89,7 +90,7 @@ class SegmentUpload:
 
     # -- the whole upload ----------------------------------------------------------------
 
-    def send(self, read: Callable[[int], bytes]) -> list[dict]:
+    def send(self, read: Callable[[int], bytearray]) -> list[dict]:
         """Read the source with ``read(n)`` to its end; return the top manifest
         (segments, or sub-manifests), every item's expiry already removed."""
         groups: list[list[dict]] = [[]]
@@ -107,8 +108,7 @@ class SegmentUpload:
                         raise StorageError(
                             f"{self._name} needs more than {self._limit ** 2} segments of "
                             f"{self._size} bytes",
-                            hint="raise the large-object size (at most the cluster's "
-                                 "max_file_size)")
+                            hint="raise the cluster's max_manifest_segments (slo)")
                     while len(inflight) >= self._workers:
                         groups[-1].append(inflight.popleft().result())
                     inflight.append(pool.submit(self._put_segment, number, data))
@@ -141,7 +141,7 @@ class SegmentUpload:
     def _object(self, path: str) -> str:
         return path.split("/", 2)[2]
 
-    def _put_segment(self, number: int, data: bytes) -> dict:
+    def _put_segment(self, number: int, data: bytearray) -> dict:
         segment = f"{self._prefix}{number:08d}"
         with self._lock:
             self.written.append(segment)
@@ -149,7 +149,7 @@ class SegmentUpload:
         # With the MD5 as ETag Swift refuses a corrupted body (422); bytes can be resent.
         # A seekable body: swiftclient rewinds it to retry (plain bytes it would not).
         etag = self._connect().put_object(
-            self._container, segment, io.BytesIO(data), content_length=len(data), etag=expected,
+            self._container, segment, BufferBody(data), content_length=len(data), etag=expected,
             headers={"X-Delete-After": str(self._expiry)})
         if (etag or "").strip('"') != expected:
             raise IntegrityError(f"swift stored segment {segment} with etag {etag}, "

@@ -1,6 +1,7 @@
 """Readers that hash an upload as it streams and cut it into segments."""
 from __future__ import annotations
 
+import collections
 import hashlib
 from typing import BinaryIO
 
@@ -12,14 +13,20 @@ CHUNK = 1 << 20
 
 
 class Source:
-    """The caller's stream, with whole-object MD5/SHA-256 and a look-ahead buffer."""
+    """The caller's stream, with whole-object MD5/SHA-256 and a look-ahead buffer.
+
+    Chunks wait in a queue as the stream gave them and are never joined:
+    ``take`` copies them once into the segment's own buffer, so memory holds
+    each byte once (a join would briefly hold it twice).
+    """
 
     def __init__(self, stream: BinaryIO, name: str, size: int | None) -> None:
         self._stream = stream
         self._name = name
         self._size = size
-        self._pending = b""
-        self._offset = 0
+        self._chunks: collections.deque = collections.deque()
+        self._offset = 0  # into the first chunk
+        self._waiting = 0  # bytes in the queue past the offset
         self._eof = False
         self.consumed = 0
         #: What went wrong on the caller's side (its stream raised, or had the wrong size).
@@ -28,7 +35,7 @@ class Source:
         self.sha256 = hashlib.sha256()
 
     def _fill(self, want: int) -> None:
-        if len(self._pending) - self._offset >= want or self._eof:
+        if self._waiting >= want or self._eof:
             return
         try:
             self._fill_from_stream(want)
@@ -37,51 +44,75 @@ class Source:
             raise
 
     def _fill_from_stream(self, want: int) -> None:
-        parts = [self._pending[self._offset:]]
-        have = len(parts[0])
-        while have < want and not self._eof:
+        while self._waiting < want and not self._eof:
             chunk = self._stream.read(CHUNK)
+            seen = self.consumed + self._waiting
             if not chunk:
                 self._eof = True
-                if self._size is not None and self.consumed + have != self._size:
-                    raise StorageError(f"stream for {self._name} gave {self.consumed + have} "
+                if self._size is not None and seen != self._size:
+                    raise StorageError(f"stream for {self._name} gave {seen} "
                                        f"bytes, expected {self._size}")
                 break
-            if self._size is not None and self.consumed + have + len(chunk) > self._size:
+            if self._size is not None and seen + len(chunk) > self._size:
                 raise StorageError(f"stream for {self._name} is longer than {self._size} bytes")
-            parts.append(chunk)
-            have += len(chunk)
-        self._pending, self._offset = b"".join(parts), 0
+            self._chunks.append(chunk)
+            self._waiting += len(chunk)
 
-    def peek(self, n: int) -> bytes:
-        """Up to ``n`` bytes (fewer only at the end), without consuming them."""
+    def buffered(self, n: int) -> int:
+        """Read ahead until ``n`` bytes wait (fewer only at the end); how many do."""
         self._fill(n)
-        return self._pending[self._offset:self._offset + n]
-
-    def at_end(self) -> bool:
-        self._fill(1)
-        return self._offset >= len(self._pending)
+        return min(n, self._waiting)
 
     def read(self, n: int) -> bytes:
-        self._fill(min(n, CHUNK))
-        data = self._pending[self._offset:self._offset + n]
+        """At most ``n`` bytes (and at most one chunk of the stream); empty at the end."""
+        self._fill(1)
+        if not self._chunks or n <= 0:
+            return b""
+        chunk = self._chunks[0]
+        data = chunk[self._offset:self._offset + n]  # the chunk itself when taken whole
         self._offset += len(data)
+        if self._offset >= len(chunk):
+            self._chunks.popleft()
+            self._offset = 0
+        self._waiting -= len(data)
         self.consumed += len(data)
         self.md5.update(data)
         self.sha256.update(data)
         return data
 
-    def take(self, n: int) -> bytes:
-        """Exactly ``n`` bytes, fewer only at the end."""
-        parts = []
-        have = 0
-        while have < n:
-            data = self.read(n - have)
-            if not data:
-                break
-            parts.append(data)
-            have += len(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+    def take(self, n: int) -> bytearray:
+        """Exactly ``n`` bytes in a buffer of their own, fewer only at the end."""
+        buffer = bytearray(min(n, self.buffered(n)))
+        with memoryview(buffer) as view:
+            have = 0
+            while have < len(buffer):
+                data = self.read(len(buffer) - have)
+                view[have:have + len(data)] = data
+                have += len(data)
+        return buffer
+
+
+class BufferBody:
+    """A bytes-like buffer as a rewindable request body, read without copying it whole
+    (``io.BytesIO`` would copy a bytearray)."""
+
+    def __init__(self, data) -> None:
+        self._view = memoryview(data)
+        self._position = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n is None or n < 0 else self._position + n
+        data = bytes(self._view[self._position:end])
+        self._position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        self._position = position if whence == 0 else (
+            self._position + position if whence == 1 else len(self._view) + position)
+        return self._position
 
 
 class Window:
