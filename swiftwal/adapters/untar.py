@@ -30,6 +30,9 @@ __all__ = ["ExtractStats", "HELD_BACK", "decompressing_reader", "safe_extract"]
 HELD_BACK = ("global/pg_control", "PG_VERSION")
 HOLD_SUFFIX = ".swiftwal-incomplete"
 FILE_MODE = 0o600
+# Small writes from a buffer that stays in the CPU cache: with 1 MiB ones, copying
+# into the page cache took three times the kernel time (perf, a 1.5 GB restore).
+WRITE_CHUNK = 64 << 10
 DIR_MODE = 0o700
 
 
@@ -181,7 +184,7 @@ class _Extractor:
         try:
             source = archive.extractfile(member)
             while True:
-                chunk = source.read(CHUNK)
+                chunk = source.read(WRITE_CHUNK)
                 if not chunk:
                     break
                 view = memoryview(chunk)
