@@ -252,13 +252,13 @@ def _move_or_copy(source: str, target: str) -> None:
                 os.close(fd)
 
 
-def ready_segments(status_dir: str, exclude: str, limit: int) -> list[str]:
+def ready_segments(status_dir: str, limit: int) -> list[str]:
     """Up to ``limit`` segment names PostgreSQL has marked ``.ready``, oldest first."""
     try:
         names = [entry[:-6] for entry in os.listdir(status_dir) if entry.endswith(".ready")]
     except OSError:
         return []
-    segments = sorted(n for n in names if is_segment_name(n) and n != exclude)
+    segments = sorted(n for n in names if is_segment_name(n))
     return segments[:limit]
 
 

@@ -109,7 +109,7 @@ class _ArchiveWorker(PoolWorker):
             return chosen
         for directory in sorted(self.directories):
             status = os.path.join(directory, "archive_status")
-            for name in ready_segments(status, "", self.lookahead + self.parallel):
+            for name in ready_segments(status, self.lookahead + self.parallel):
                 if (name in running or name in self.stored or name in self.skipped
                         or not self._ready_before_a_call(status, name)):
                     continue

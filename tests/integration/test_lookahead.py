@@ -225,7 +225,7 @@ def test_spool_records_round_trip_and_are_swept(tmp_path):
         (status / f"{name}.ready").touch()
     (status / f"{NAMES[0]}.done").touch()
     (status / "00000002.history.ready").touch()
-    assert ready_segments(str(status), NAMES[1], 3) == [NAMES[0], NAMES[2], NAMES[3]]
+    assert ready_segments(str(status), 3) == NAMES[:3]
 
 
 def _files(top: str) -> list[str]:
