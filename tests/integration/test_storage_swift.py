@@ -240,6 +240,25 @@ def test_an_object_beyond_one_manifest_nests_sub_manifests(swift):
     assert all_names(store) == []
 
 
+def test_segments_grow_as_an_object_fills_its_manifests(swift, monkeypatch):
+    from swiftwal.adapters.storage import swift as adapter
+
+    monkeypatch.setattr(adapter, "SEGMENT_BUFFER", 4 << 10)
+    store = SwiftStorage(settings_for(swift, large_object_size=32 << 10), buffer_size=4 << 10)
+    store.manifest_limit = 2  # a quarter of the 4 items two levels hold: one segment
+    data = os.urandom(50 << 10)
+    info = store.put("growing", io.BytesIO(data))
+    segments = sorted(n for n in all_names(store)
+                      if n.startswith(".segments/growing/") and "/manifest-" not in n)
+    sizes = [int(store._conn().head_object(store.container, n)["content-length"])
+             for n in segments]
+    assert sizes == [4 << 10, 8 << 10, 16 << 10, 22 << 10]
+    with store.get("growing") as reader:
+        assert reader.read() == data
+    _, plain = store._conn().get_object(store.container, "growing")  # Swift agrees
+    assert plain == data and store.stat("growing").etag == info.etag
+
+
 def test_a_corrupted_segment_is_refused_on_read(swift):
     store = SwiftStorage(settings_for(swift, large_object_size=64 << 10), buffer_size=16 << 10)
     data = os.urandom(100 << 10)

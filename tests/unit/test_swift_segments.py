@@ -1,13 +1,20 @@
-"""The ordered, bounded read-ahead used to fetch large-object segments."""
+"""The ordered, bounded read-ahead used to fetch large-object segments, and how an
+upload sizes its segments."""
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
 import threading
 import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from swiftwal.adapters.storage.swift_segments import manifest_items, ordered_map, slo_etag
+from swiftwal.adapters.storage.swift_segments import (SegmentUpload, manifest_items, ordered_map,
+                                                     slo_etag)
+from swiftwal.domain.errors import StorageError
 
 
 @settings(max_examples=50, deadline=None)
@@ -76,3 +83,51 @@ def test_slo_etag_is_the_md5_of_the_concatenated_segment_etags():
     import hashlib
 
     assert slo_etag(["ab", "cd"]) == hashlib.md5(b"abcd").hexdigest()
+
+
+class _MemorySwift:
+    """Just enough of a swiftclient connection for ``SegmentUpload``: objects in a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put_object(self, container, name, contents, content_length=None, etag=None,
+                   headers=None, query_string=None, response_dict=None):
+        data = bytes(contents.read())
+        assert len(data) == content_length
+        with self._lock:
+            self.objects[name] = data
+        return hashlib.md5(data).hexdigest()
+
+    def post_object(self, container, name, headers):
+        assert name in self.objects
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 64), st.sampled_from([1, 2, 4, 8, 16]),
+       st.integers(-80, 40))
+def test_segments_grow_within_bounds_and_every_byte_is_in_the_manifest(limit, first, growth,
+                                                                        extra):
+    swift = _MemorySwift()
+    upload = SegmentUpload(connect=lambda: swift, container="c", name="obj", upload="u",
+                           segment_size=first, max_segment_size=first * growth, buffers=3,
+                           limit=limit, expiry=60)
+    sizes = [upload._segment_size(number) for number in range(1, limit * limit + 1)]
+    assert sizes == sorted(sizes) and sizes[0] == first and sizes[-1] <= first * growth
+    if growth >= 8 and limit >= 2:  # what growing buys: room for far larger objects
+        assert sum(sizes) >= 3.75 * first * limit * limit
+    data = os.urandom(max(1, sum(sizes) + extra))
+    source = io.BytesIO(data)
+    take = lambda n: bytearray(source.read(n))  # noqa: E731
+    if len(data) > sum(sizes):
+        with pytest.raises(StorageError, match="more than"):
+            upload.send(take)
+        return
+    stored = []
+    for item in upload.send(take):
+        body = swift.objects[item["path"].split("/", 2)[2]]
+        stored += json.loads(body) if "/manifest-" in item["path"] else [item]
+    pieces = [swift.objects[item["path"].split("/", 2)[2]] for item in stored]
+    assert b"".join(pieces) == data
+    assert [len(p) for p in pieces[:-1]] == sizes[:len(pieces) - 1]

@@ -49,9 +49,8 @@ __all__ = ["SwiftSettings", "SwiftStorage"]
 _ALWAYS_PLAIN = 1 << 20
 #: Streams of unknown size up to this go up as one plain object (a WAL segment does).
 PLAIN_BUFFER = 16 << 20
-#: Largest segment of a large object: memory holds a few of them at once.  With
-#: Swift's default of 1000 items per manifest and two levels of manifests, an
-#: object may hold 1000 * 1000 of them: 3.8 TiB (compressed) at 4 MiB.
+#: First segments of a large object (they grow for objects beyond 1 TiB, see
+#: ``swift_segments``): memory holds a few of them at once.
 SEGMENT_BUFFER = 4 << 20
 #: Memory for segment buffers of one upload (at least two buffers, whatever it says):
 #: three in flight and one filling.  A backup's whole process then stays near 80 MiB.
@@ -159,7 +158,7 @@ class SwiftStorage(SwiftSession):
         workers = ThreadConnections(lambda: self._new_connection(preauth=(main.url, main.token)))
         sender = SegmentUpload(
             connect=workers, container=self.container,
-            name=name, upload=upload, segment_size=piece,
+            name=name, upload=upload, segment_size=piece, max_segment_size=self.segment_size(),
             buffers=max(2, min(self._parallel() + 1, BUFFER_BUDGET // piece)), limit=limit,
             expiry=self._segment_expiry())
         try:

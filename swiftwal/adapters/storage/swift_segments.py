@@ -2,8 +2,9 @@
 
 Memory is bounded by a fixed number of segment buffers whatever the object's
 size: an upload holds at most ``buffers`` segments (one filling from the
-source, the others in flight); a download holds at most ``ahead`` fetched
-segments plus the one being read.
+source, the others in flight), each at most eight times the first one's size
+(see below); a download holds at most ``ahead`` fetched segments plus the one
+being read.
 
 Segments go up with ``X-Delete-After`` so that an upload cut short leaves
 nothing that lives for ever; once every segment is stored the expiry is
@@ -15,7 +16,9 @@ segment.  If removing one expiry fails, the upload fails and commits nothing.
 A manifest lists at most ``max_manifest_segments`` items (1000 by default).
 Beyond that, the segments are grouped under sub-manifests (Swift's nested
 SLOs) and the object's manifest lists those: two levels, so an object may
-hold ``limit ** 2`` segments (3.8 TiB at 4 MiB and 1000).
+hold ``limit ** 2`` segments.  Their size doubles after each quarter of
+those, from 4 MiB to 32 MiB: with 1000 items per manifest, an object may be
+14 TiB, and only one beyond 1 TiB uses more than the first buffers' memory.
 """
 from __future__ import annotations
 
@@ -75,13 +78,14 @@ class SegmentUpload:
     """
 
     def __init__(self, *, connect: Callable[[], object], container: str, name: str,
-                 upload: str, segment_size: int, buffers: int, limit: int,
+                 upload: str, segment_size: int, max_segment_size: int, buffers: int, limit: int,
                  expiry: int) -> None:
         self._connect = connect
         self._container = container
         self._prefix = f"{SEGMENTS}{name}/{upload}/"
         self._name = name
         self._size = segment_size
+        self._max_size = max(segment_size, max_segment_size)
         self._workers = max(1, buffers - 1)
         self._limit = limit
         self._expiry = expiry
@@ -100,14 +104,14 @@ class SegmentUpload:
             try:
                 number = 0
                 while True:
-                    data = read(self._size)
+                    data = read(self._segment_size(number + 1))
                     if not data and number:
                         break
                     number += 1
                     if number > self._limit * self._limit:
                         raise StorageError(
-                            f"{self._name} needs more than {self._limit ** 2} segments of "
-                            f"{self._size} bytes",
+                            f"{self._name} needs more than {self._limit ** 2} segments "
+                            f"(of up to {self._segment_size(number)} bytes)",
                             hint="raise the cluster's max_manifest_segments (slo)")
                     while len(inflight) >= self._workers:
                         groups[-1].append(inflight.popleft().result())
@@ -131,6 +135,14 @@ class SegmentUpload:
                 subs.append(self._put_sub_manifest(index, group))
             self._unexpire(pool, [item["path"] for item in subs])
             return subs
+
+    def _segment_size(self, number: int) -> int:
+        """Segments double in size after each quarter of the ``limit ** 2`` items the
+        two manifest levels can list (three times at most, and never beyond the
+        large-object size): small ones keep memory low for all but the largest
+        objects, which can still be 3.75 times as large as with fixed segments."""
+        step = max(1, self._limit * self._limit // 4)
+        return min(self._max_size, self._size << min(3, (number - 1) // step))
 
     def _drain(self, inflight: collections.deque, group: list[dict]) -> None:
         while inflight:
