@@ -16,8 +16,9 @@ class Source:
     """The caller's stream, with whole-object MD5/SHA-256 and a look-ahead buffer.
 
     Chunks wait in a queue as the stream gave them and are never joined:
-    ``take`` copies them once into the segment's own buffer, so memory holds
-    each byte once (a join would briefly hold it twice).
+    ``take`` copies them into the segment's own buffer as it reads the stream,
+    so beyond the look-ahead memory holds each byte once (a join of chunks
+    read ahead would briefly hold it twice).
     """
 
     def __init__(self, stream: BinaryIO, name: str, size: int | None) -> None:
@@ -82,13 +83,16 @@ class Source:
 
     def take(self, n: int) -> bytearray:
         """Exactly ``n`` bytes in a buffer of their own, fewer only at the end."""
-        buffer = bytearray(min(n, self.buffered(n)))
+        buffer = bytearray(n)
+        have = 0
         with memoryview(buffer) as view:
-            have = 0
-            while have < len(buffer):
-                data = self.read(len(buffer) - have)
+            while have < n:
+                data = self.read(n - have)
+                if not data:
+                    break
                 view[have:have + len(data)] = data
                 have += len(data)
+        del buffer[have:]
         return buffer
 
 
