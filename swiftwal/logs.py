@@ -14,6 +14,7 @@ the output cannot drift apart.
 from __future__ import annotations
 
 import sys
+import time
 TYPE_CHECKING = False  # typing itself costs archive_command time
 
 if TYPE_CHECKING:
@@ -106,14 +107,51 @@ class EventLogger:
 
 
 def _json_line(level: str, event: str, event_dict: dict[str, Any]) -> str:
-    import datetime
-    import json
-
+    """What ``json.dumps(event_dict, default=repr)`` writes, byte for byte, but
+    for the usual flat events without importing json and datetime: together
+    they cost 5 ms of every archive_command and restore_command call."""
     event_dict["event"] = event
     event_dict["level"] = level
-    event_dict["timestamp"] = datetime.datetime.now(datetime.timezone.utc).isoformat().replace(
-        "+00:00", "Z")
-    return json.dumps(event_dict, default=repr)
+    event_dict["timestamp"] = _utc_timestamp()
+    members = []
+    for key, value in event_dict.items():
+        key_text, value_text = _json_scalar(key), _json_scalar(value)
+        if key_text is None or value_text is None or type(key) is not str:
+            import json
+
+            return json.dumps(event_dict, default=repr)
+        members.append(f"{key_text}: {value_text}")
+    return "{" + ", ".join(members) + "}"
+
+
+def _utc_timestamp() -> str:
+    """ISO 8601 in UTC with microseconds: 2026-11-29T10:15:30.123456Z."""
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            + f".{nanoseconds // 1000:06d}Z")
+
+
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in (*range(32), 127)}
+_JSON_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r",
+                      ord("\t"): "\\t", ord("\b"): "\\b", ord("\f"): "\\f"})
+
+
+def _json_scalar(value: Any) -> str | None:
+    """``value`` as json.dumps writes it, or None where json itself is needed."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return repr(value) if value - value == 0 else None  # not inf or nan
+    if kind is str and value.isascii():  # json.dumps escapes the rest as \uXXXX
+        return '"' + value.translate(_JSON_ESCAPES) + '"'
+    return None
 
 
 def _console_line(level: str, event: str, event_dict: dict[str, Any]) -> str:

@@ -1,11 +1,11 @@
 """Whole files or nothing: write a temp file beside the target, rename it.
 
 A reader of ``path`` (PostgreSQL reading ``%p``, a later swiftwal call reading
-its spool) sees the old file or the complete new one, never a prefix.
+its spool) sees the old file or the complete new one, never a prefix.  On
+restore_command's fast path: standard modules beyond ``os`` cost every call.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 
 
@@ -31,8 +31,10 @@ def write_atomically(path: str, data, temp: str, *, durable: bool = True) -> Non
         write_file(temp, data, durable=durable)
         os.rename(temp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(temp)
+        except OSError:
+            pass
         raise
     if durable:
         dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
@@ -63,8 +65,10 @@ def remove_stale_temp_files(directory: str) -> None:
     for name in names:
         stem, _, pid = name.rpartition(_TEMP_MARK)
         if len(stem) > 1 and pid.isdigit() and pid.isascii() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
 
 
 def _alive(pid: int) -> bool:

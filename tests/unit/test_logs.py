@@ -6,7 +6,7 @@ import json
 
 import pytest
 import structlog
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from swiftwal import logs
@@ -59,3 +59,33 @@ def test_commands_log_through_structlog():
         logs.get_logger(backup="20261129T101530Z").info("backup.completed", bytes=42)
     assert captured == [{"backup": "20261129T101530Z", "bytes": 42, "event": "backup.completed",
                          "log_level": "info"}]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=6)
+
+
+@given(st.dictionaries(st.text(max_size=12), json_values | st.builds(object), max_size=6))
+@example({"path": "/pg_wal/\x7f\x01\x1f\"\\\n\t", "bytes": 16777216, "ratio": 0.25,
+          "worker": True, "error": None})
+@example({"path": "/données/\udcff", "inf": float("inf"), "nan": float("nan"), "list": [1]})
+def test_json_lines_are_exactly_what_json_dumps_writes(values):
+    """The light writer skips importing json for flat events; whatever the event
+    holds (non-ASCII, control characters, nan, nested values, objects), the line
+    is json.dumps's, byte for byte."""
+    line = logs._json_line("info", "wal.archived", dict(values))
+    expected = dict(values, event="wal.archived", level="info",
+                    timestamp=json.loads(line)["timestamp"])
+    assert line == json.dumps(expected, default=repr)
+
+
+def test_json_timestamps_are_utc_with_microseconds():
+    import datetime
+
+    stamp = json.loads(logs._json_line("info", "wal.archived", {}))["timestamp"]
+    parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc)
+    assert abs(parsed - datetime.datetime.now(datetime.timezone.utc)).total_seconds() < 5
