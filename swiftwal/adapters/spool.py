@@ -238,18 +238,23 @@ class ArchiveSpool(WorkerSpool):
     def has_record(self, wal_name: str) -> bool:
         return os.path.exists(self._path(wal_name))
 
-def _move_or_copy(source: str, target: str) -> None:
+def _move_or_copy(source: str, target: str, temp: str) -> None:
+    """``target`` gets ``source``'s content whole or not at all: renamed, or
+    on another file system copied to ``temp`` (beside ``target``) and renamed."""
     try:
         os.rename(source, target)
+        return
     except OSError:  # another file system
-        with open(source, "rb") as src:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            try:
-                size = os.fstat(src.fileno()).st_size
-                while size > 0:
-                    size -= os.sendfile(fd, src.fileno(), None, size) or size
-            finally:
-                os.close(fd)
+        pass
+    with open(source, "rb") as src:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            size = os.fstat(src.fileno()).st_size
+            while size > 0:
+                size -= os.sendfile(fd, src.fileno(), None, size) or size
+        finally:
+            os.close(fd)
+    os.rename(temp, target)
 
 
 def ready_segments(status_dir: str, limit: int) -> list[str]:
@@ -283,18 +288,18 @@ class PrefetchSpool(WorkerSpool):
                           durable=True)
 
     def serve(self, wal_name: str, path: str, temp: str) -> int | None:
-        """Put the content of ``wal_name`` at ``path`` (through ``temp``,
-        beside it) and return its size; None if the spool has no fresh copy.
-        Moved rather than copied when it can be: served once.  Files older
-        than ``max_age`` seconds are not served: the store may have changed."""
+        """Put the content of ``wal_name`` at ``path`` and return its size;
+        None if the spool has no fresh copy.  Moved when it can be (one
+        rename, served once), else copied to ``temp`` beside ``path`` and
+        renamed.  Files older than ``max_age`` seconds are not served: the
+        store may have changed."""
         for entry in self._entries(wal_name):
             source = os.path.join(self.directory, entry)
             try:
-                if time.time() - os.stat(source).st_mtime <= self.max_age:
-                    _move_or_copy(source, temp)
-                    size = os.stat(temp).st_size
-                    os.rename(temp, path)
-                    return size
+                info = os.stat(source)
+                if time.time() - info.st_mtime <= self.max_age:
+                    _move_or_copy(source, path, temp)
+                    return info.st_size
             except OSError:
                 pass
             finally:
