@@ -115,8 +115,9 @@ def _json_line(level: str, event: str, event_dict: dict[str, Any]) -> str:
     event_dict["timestamp"] = _utc_timestamp()
     members = []
     for key, value in event_dict.items():
-        key_text, value_text = _json_scalar(key), _json_scalar(value)
-        if key_text is None or value_text is None or type(key) is not str:
+        key_text = _json_scalar(key) if type(key) is str else None  # json.dumps quotes keys
+        value_text = _json_scalar(value)
+        if key_text is None or value_text is None:
             import json
 
             return json.dumps(event_dict, default=repr)
