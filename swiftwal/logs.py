@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sys
 import time
+from _thread import allocate_lock
+
 TYPE_CHECKING = False  # typing itself costs archive_command time
 
 if TYPE_CHECKING:
@@ -65,9 +67,21 @@ class _StructlogWriterFactory:
         return self
 
     def _write(self, line: str) -> None:
-        print(line, file=_Config.stream or sys.stderr, flush=True)
+        _write_line(line)
 
     debug = info = warning = warn = error = critical = msg = _write
+
+
+_WRITE_LOCK = allocate_lock()
+
+
+def _write_line(line: str) -> None:
+    # One write per line, under a lock: the workers log from several threads,
+    # and print() writes the newline separately, so two lines could be joined.
+    with _WRITE_LOCK:
+        stream = _Config.stream or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
 
 
 class EventLogger:
@@ -85,8 +99,7 @@ class EventLogger:
         event_dict = {**self._bindings, **fields}
         line = (_json_line(level, event, event_dict) if _Config.fmt == "json"
                 else _console_line(level, event, event_dict))
-        stream = _Config.stream or sys.stderr
-        print(line, file=stream, flush=True)
+        _write_line(line)
 
     def debug(self, event: str, **fields: Any) -> None:
         self._emit("debug", event, fields)

@@ -89,3 +89,29 @@ def test_json_timestamps_are_utc_with_microseconds():
     parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
         tzinfo=datetime.timezone.utc)
     assert abs(parsed - datetime.datetime.now(datetime.timezone.utc)).total_seconds() < 5
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_lines_logged_from_many_threads_are_never_joined(tmp_path, light):
+    """The workers log from a thread per segment into one file that monitoring
+    reads line by line: every line must be one whole JSON event."""
+    import threading
+
+    # Unbuffered, as stderr is (a worker's stderr is its log file).
+    raw = open(tmp_path / "worker.log", "wb", buffering=0)
+    with io.TextIOWrapper(raw, write_through=True) as stream:
+        logs.configure("json", verbose=True, stream=stream, light=light)
+        log = logs.get_logger()
+
+        def emit(thread: int) -> None:
+            for number in range(300):
+                log.debug("wal.fetched_ahead", thread=thread, number=number)
+
+        threads = [threading.Thread(target=emit, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    events = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines()]
+    assert sorted((e["thread"], e["number"]) for e in events) == [
+        (t, n) for t in range(8) for n in range(300)]
