@@ -155,6 +155,9 @@ class WorkerSpool:
                     found[name] = handle.read(8192).decode("utf-8", "surrogateescape")
         return found
 
+    def is_requested(self, wal_name: str) -> bool:
+        return os.path.exists(os.path.join(self._requests, wal_name))
+
     def drop_request(self, wal_name: str) -> None:
         with _IGNORE_OS_ERRORS:
             os.unlink(os.path.join(self._requests, wal_name))
@@ -280,6 +283,14 @@ class PrefetchSpool(WorkerSpool):
 
     def has(self, wal_name: str) -> bool:
         return bool(self._entries(wal_name))
+
+    def held(self) -> set[str]:
+        """The WAL names that have a fetched file."""
+        try:
+            return {n[:24] for n in os.listdir(self.directory)
+                    if len(n) == 89 and n[24] == "." and is_segment_name(n[:24])}
+        except OSError:
+            return set()
 
     def put(self, wal_name: str, data: bytes, sha256: str) -> None:
         """``data`` must already be verified against the store's checksums.

@@ -105,7 +105,9 @@ class _PrefetchWorker(PoolWorker):
         # newly served file; recovery may start again from an earlier point.
         served = self.spool.last_served()
         if self.requested and max(self.requested) != self.last_asked:
-            self.fetched.clear()  # a call missed: fetched files may be wanted again
+            # A call missed (recovery may have started again from an earlier
+            # point): what was served may be wanted again, what waits is kept.
+            self.fetched &= self.spool.held()
             self._follow(max(self.requested))
         elif served and served != self.last_served:
             self._follow(served)
@@ -131,7 +133,7 @@ class _PrefetchWorker(PoolWorker):
                 break
             wanted.append(str(segment))
         self.wanted = wanted
-        keep = set(wanted)
+        keep = {asked, *wanted}  # the one asked for may have landed just after its call looked
         self.spool.drop_stale(lambda name: name not in keep and name[:8] == asked[:8])
 
     def work(self, wal_name: str, _payload: str, requested: bool) -> None:
@@ -139,9 +141,18 @@ class _PrefetchWorker(PoolWorker):
         from swiftwal.commands.restore_wal import fetch
 
         started = time.monotonic()
+        if self.spool.has(wal_name):  # fetched earlier, not served yet
+            self.fetched.add(wal_name)
+            return
         if requested:
             self.missing.discard(wal_name)
-            if self.spool.has(wal_name):  # fetched ahead meanwhile
+            if wal_name in self.fetched and self.spool.is_requested(wal_name):
+                # Fetched after it was asked for, and gone: its call took it
+                # and is about to withdraw the request.  Should it still be
+                # waiting (recovery asking again at once), it does it itself.
+                self.spool.fail(wal_name)
+                return
+            if not self.spool.is_requested(wal_name):
                 return
         elif wal_name in self.fetched:
             return

@@ -109,6 +109,8 @@ def hand_off(spool, wal_name: str, payload: str, options: list[str], command: st
     while True:
         found = answer()
         if found is not None:
+            # Withdrawn at once, or a worker that sees it later does it again.
+            spool.drop_request(wal_name)
             return found
         failure = spool.take_failure(wal_name)
         if failure is not None:
@@ -122,6 +124,7 @@ def hand_off(spool, wal_name: str, payload: str, options: list[str], command: st
                 worker is None or worker.poll() is not None):
             found = answer()  # it may have answered and gone
             if found is not None:
+                spool.drop_request(wal_name)
                 return found
             break
         time.sleep(POLL_SECONDS)

@@ -115,3 +115,55 @@ def test_prefetch_spool_serves_only_fresh_intact_files(tmp_path, elsewhere, monk
     spool.put("00000002" + NAMES[4][8:], data, hashlib.sha256(data).hexdigest())
     spool.drop_stale(lambda name: name.startswith("00000001"))
     assert not spool.has(NAMES[3]) and spool.has("00000002" + NAMES[4][8:])
+
+
+def _fetch_counts(cache: str):
+    """How often each WAL name was fetched by a prefetch worker (its debug log)."""
+    import collections
+    import json
+
+    fetched = collections.Counter()
+    for root, _, files in os.walk(os.path.join(cache, "restore")):
+        if "worker.log" in files:
+            with open(os.path.join(root, "worker.log")) as log:
+                for line in log:
+                    event = json.loads(line)
+                    if event["event"] == "wal.fetched_ahead" and "worker" not in event:
+                        fetched[event["wal_name"]] += 1
+    return fetched
+
+
+@pytest.mark.parametrize("kind", ["local", "swift"])
+def test_a_recovery_feed_fetches_each_segment_once(tmp_path, swiftwal_bin, swift, kind):
+    """Calls one at a time, as recovery makes them: whatever a call waited for
+    or found already fetched, the worker fetches each segment from the store
+    once (each fetch costs a GET, a decompression and a hash).  When recovery
+    starts again from an earlier point, what it was served is fetched again."""
+    names = [f"0000000100000000000000{n:02X}" for n in range(0x20, 0x38)]
+    store, cache = new_store(kind, tmp_path, swiftwal_bin, swift, ARCHIVE_LOOKAHEAD="0",
+                             RESTORE_PREFETCH="4", PARALLEL="2")
+    wal = fake_pg_wal(tmp_path, names, ready=False)
+    for name in names:
+        store.run("archive-wal", os.path.join(wal, name))
+    data_dir = postgres_dir(tmp_path / "data")
+    target = os.path.join(postgres_dir(tmp_path / "data" / "pg_wal"), "RECOVERYXLOG")
+
+    def feed(part):
+        for name in part:
+            store.run("--debug", "--log-format", "json", "restore-wal", name, target,
+                      cwd=data_dir)
+            with open(target, "rb") as got, open(os.path.join(wal, name), "rb") as want:
+                assert got.read() == want.read()
+
+    feed(names)
+    fetched = _fetch_counts(cache)
+    assert len(fetched) >= len(names) - 2, "most segments came from the worker"
+    assert {name: n for name, n in fetched.items() if n > 1} == {}
+
+    feed(names[4:13])  # the same worker, recovery starting again
+    wait_for_worker(cache, "restore")
+    fetched = _fetch_counts(cache)
+    assert [fetched[name] for name in names[1:4]] == [1] * 3
+    # The first call of the new start may be told to fetch its segment itself.
+    assert [fetched[name] for name in names[5:13]] == [2] * 8
+    assert max(fetched.values()) == 2
