@@ -63,6 +63,13 @@ def compress_bytes(codec: str, data: bytes, level: Optional[int] = None) -> byte
 
 def decompress_bytes(codec: str, data: bytes) -> bytes:
     """Decompress one or more concatenated gzip members or zstd frames."""
+    return decompress_checked(codec, data)[0]
+
+
+def decompress_checked(codec: str, data: bytes) -> tuple[bytes, bool]:
+    """``decompress_bytes``, and whether every zstd frame carried the checksum
+    of its content (XXH64), which libzstd verified: then the output is what
+    the compressor was given, bit for bit (gzip's CRC-32 is not counted)."""
     if check_codec(codec) == "zstd":
         zstandard = load_zstandard()
         new, errors = zstandard.ZstdDecompressor().decompressobj, (zstandard.ZstdError,)
@@ -71,9 +78,11 @@ def decompress_bytes(codec: str, data: bytes) -> bytes:
     if not data:
         # even empty input compresses to a header and a trailer
         raise IntegrityError(f"empty {codec} data")
-    out = []
+    out, checksummed = [], codec == "zstd"
     try:
         while data:
+            if checksummed:
+                checksummed = zstandard.get_frame_parameters(data).has_checksum
             decoder = new()
             out.append(decoder.decompress(data))
             if not decoder.eof:
@@ -82,7 +91,7 @@ def decompress_bytes(codec: str, data: bytes) -> bytes:
             data = decoder.unused_data
     except errors as exc:
         raise IntegrityError(f"corrupt {codec} data: {exc}") from None
-    return b"".join(out)
+    return b"".join(out), checksummed
 
 
 class DecompressingReader:

@@ -156,7 +156,8 @@ class _PrefetchWorker(PoolWorker):
                 return
         elif wal_name in self.fetched:
             return
-        found = fetch(self.ctx.storage, wal_name, self.ctx.settings.compression, self.key)
+        found = fetch(self.ctx.storage, wal_name, self.ctx.settings.compression, self.key,
+                      trust_frame_checksum=True)
         if found is None:
             self.missing.add(wal_name)
             raise LookupError(f"{wal_name} is not in the archive")
