@@ -36,6 +36,13 @@ HEARTBEAT_SECONDS = 0.5
 # A worker that holds its lock but has not shown life for this long is wedged:
 # its callers stop waiting and do the work themselves.
 SILENT_SECONDS = 10.0
+# glibc gives a freed 16 MiB segment buffer back to the kernel (an mmap, or
+# a thread arena trimmed with madvise), so every segment's buffers were
+# faulted in again: a third of the prefetch worker's CPU.  Its buffers now
+# stay in the process and are reused; it holds what its busiest moment needed
+# (a few segments per thread) until it exits, idle.
+WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # glibc's largest
+                 "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
 class FastCall:
@@ -159,7 +166,7 @@ def start_worker(options: list[str], command: str):
         worker = subprocess.Popen(
             [sys.executable, "-c", "from swiftwal.commands.workers import main; main()"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            start_new_session=True, env={**os.environ, **WORKER_MALLOC})
         worker.stdin.write("\0".join([command, *options]).encode("utf-8", "surrogateescape"))
         worker.stdin.close()
     except OSError:
