@@ -15,7 +15,6 @@ before sending anything), never starts an upload.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 import shutil
@@ -75,7 +74,6 @@ class BasebackupResult:
     manifest_present: bool
     tablespace_map: bool  # a non-empty tablespace_map (pg_basebackup always sends one)
     compressed_size: int = 0
-    compressed_sha256: str = ""
 
 
 def run_basebackup(options: BasebackupOptions, codec: str,
@@ -106,8 +104,7 @@ def run_basebackup(options: BasebackupOptions, codec: str,
         value = consume(stream)
         if not stream.finished:
             raise InvariantViolated("the backup stream was not read to its end")
-        return value, attrs.evolve(pump.result, compressed_size=stream.size,
-                                   compressed_sha256=stream.sha256.hexdigest())
+        return value, attrs.evolve(pump.result, compressed_size=stream.size)
     except BaseException as exc:
         failure = pump.stop(exc) if pump is not None else None
         _kill(process)
@@ -316,7 +313,6 @@ class _BackupStream:
         self._pipe = pipe
         self._pump = pump
         self.size = 0
-        self.sha256 = hashlib.sha256()
         self.finished = False
 
     def readable(self) -> bool:
@@ -336,7 +332,6 @@ class _BackupStream:
             raise
         if data:
             self.size += len(data)
-            self.sha256.update(data)
             return data
         self._pump.join()
         if self._pump.error is not None:

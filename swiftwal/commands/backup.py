@@ -10,7 +10,6 @@ import time
 
 from swiftwal import events
 from swiftwal.adapters import crypto
-from swiftwal.adapters.streams import HashingReader
 from swiftwal.commands.guards import ensure_cluster_identity, server_identity
 from swiftwal.domain import errors, layout
 from swiftwal.domain.backup import BackupKey, BackupRecord, parse_backup_label
@@ -59,25 +58,21 @@ def run(ctx, args) -> int:
     # what reached the store (on a terminal only).
     progress = Progress(f"backup {key}", enabled=None if not args.progress else False)
 
-    sent = []
-
     def upload(stream):
         metadata = {"backup": str(key), "compression": codec}
         if secret is not None:
             # chunk by chunk as the compressed stream comes: memory stays bounded
             stream = crypto.EncryptingReader(stream, secret)
             metadata.update(crypto.object_metadata(secret))
-        sent.append(HashingReader(stream))
-        return storage.put(data_name, CountingReader(sent[0], progress), metadata=metadata)
+        # The store hashes what it reads: the record's SHA-256 is that one.
+        return storage.put(data_name, CountingReader(stream, progress), metadata=metadata)
 
     try:
         stored, result = run_basebackup(options, codec, upload)
     finally:
         progress.close()
-    sent_size, sent_sha256 = sent[0].size, sent[0].sha256
-    if stored.size != sent_size:
-        raise errors.IntegrityError(f"{data_name}: the store holds {stored.size} bytes, "
-                                    f"{sent_size} were sent")
+    if stored.sha256 is None:
+        raise errors.InvariantViolated(f"{storage.describe()} returned no SHA-256 for {data_name}")
     if result.system_identifier:
         ensure_cluster_identity(storage, result.system_identifier, result.pg_version)
     label = parse_backup_label(result.backup_label_text)
@@ -88,8 +83,8 @@ def run(ctx, args) -> int:
         stop_segment=Segment.from_lsn(result.stop_timeline or label.timeline, result.stop_lsn, segment_size)
         if result.stop_lsn is not None else None,
         pg_version=result.pg_version, system_identifier=result.system_identifier,
-        segment_size=segment_size, raw_size=result.raw_size, stored_size=sent_size,
-        data_object=data_name, compression=codec, sha256=sent_sha256,
+        segment_size=segment_size, raw_size=result.raw_size, stored_size=stored.size,
+        data_object=data_name, compression=codec, sha256=stored.sha256,
         wal_included=args.xlog, finished_at=datetime.datetime.now(datetime.timezone.utc),
         encryption=crypto.ALGORITHM if secret is not None else None,
         encryption_key_id=crypto.key_id(secret) if secret is not None else None)
@@ -99,7 +94,7 @@ def run(ctx, args) -> int:
     if ctx.verbose:
         ctx.print(result.backup_label_text.rstrip())
     ctx.log.info(events.BACKUP_COMPLETED, backup=str(key), bytes=result.raw_size,
-                 stored_bytes=sent_size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
+                 stored_bytes=stored.size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
                  timeline=label.timeline, duration_s=round(time.monotonic() - started, 3))
     return 0
 
