@@ -65,7 +65,8 @@ def run(ctx, args) -> int:
             stream = crypto.EncryptingReader(stream, secret)
             metadata.update(crypto.object_metadata(secret))
         # The store hashes what it reads: the record's SHA-256 is that one.
-        return storage.put(data_name, CountingReader(stream, progress), metadata=metadata)
+        return storage.put(data_name, CountingReader(stream, progress), metadata=metadata,
+                           expect_large=True)
 
     try:
         stored, result = run_basebackup(options, codec, upload)

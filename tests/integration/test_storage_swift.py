@@ -125,6 +125,28 @@ def test_a_large_upload_holds_a_fixed_number_of_segments_in_memory(swift):
         assert hashlib.sha256(reader.read()).hexdigest() == info.sha256
 
 
+def test_a_stream_expected_large_is_not_held_to_find_out(swift):
+    """A backup: no 16 MiB look-ahead for a small object before the segment
+    buffers; a short stream so announced is still one plain object."""
+    store = SwiftStorage(settings_for(swift))
+    total = 48 << 20
+    tracemalloc.start()
+    try:
+        info = store.put("big", _Generated(total), expect_large=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.size == total
+    assert peak < BUFFER_BUDGET + SEGMENT_BUFFER + (8 << 20), f"peak {peak >> 20} MiB"
+    with store.get("big") as reader:
+        assert hashlib.sha256(reader.read()).hexdigest() == info.sha256
+
+    store.put("small", io.BytesIO(b"s" * 1000), expect_large=True)
+    with store.get("small") as reader:
+        assert reader.read() == b"s" * 1000
+    assert [n for n in all_names(store) if n.startswith(".segments/small")] == []
+
+
 def test_replacing_a_large_object_leaves_no_orphan_segments(swift):
     store = SwiftStorage(settings_for(swift, large_object_size=100 << 10), buffer_size=50 << 10)
     store.put("obj", io.BytesIO(b"a" * (250 << 10)))

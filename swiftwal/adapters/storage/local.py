@@ -61,7 +61,8 @@ class LocalStorage:
         return os.path.join(self.root, *check_name(name).split("/"))
 
     def put(self, name: str, stream: BinaryIO, *, metadata: Mapping[str, str] | None = None,
-            create_only: bool = False, size: int | None = None) -> ObjectInfo:
+            create_only: bool = False, size: int | None = None,
+            expect_large: bool = False) -> ObjectInfo:
         path = self._path(name)
         meta = check_metadata(metadata)
         directory = os.path.dirname(path)

@@ -100,7 +100,8 @@ class Storage(Protocol):
     """A flat namespace of immutable-by-convention objects."""
 
     def put(self, name: str, stream: BinaryIO, *, metadata: Mapping[str, str] | None = None,
-            create_only: bool = False, size: int | None = None) -> ObjectInfo:
+            create_only: bool = False, size: int | None = None,
+            expect_large: bool = False) -> ObjectInfo:
         """Store everything ``stream`` yields under ``name``.
 
         The object becomes visible only complete: an interrupted put leaves no
@@ -112,7 +113,9 @@ class Storage(Protocol):
         the content's ``sha256``).  Bad names or metadata raise ``InvalidInput``
         (see ``check_name`` and ``check_metadata``); a stream that raises makes
         ``put`` raise that same exception.  If ``size`` is given, a stream of
-        another length is an error and stores nothing.
+        another length is an error and stores nothing.  ``expect_large``: the
+        stream is probably large (a backup), so an adapter need not hold its
+        beginning in memory to find out; a short one is stored all the same.
         """
 
     def get(self, name: str) -> ContextManager[ObjectReader]:

@@ -72,7 +72,8 @@ class SwiftStorage(SwiftSession):
     # -- put -----------------------------------------------------------------------------
 
     def put(self, name: str, stream: BinaryIO, *, metadata: Mapping[str, str] | None = None,
-            create_only: bool = False, size: int | None = None) -> ObjectInfo:
+            create_only: bool = False, size: int | None = None,
+            expect_large: bool = False) -> ObjectInfo:
         check_name(name)
         meta = check_metadata(metadata)
         if size is not None and size < 0:
@@ -86,7 +87,10 @@ class SwiftStorage(SwiftSession):
         try:
             with self._translating(f"put {name}"):
                 started = time.monotonic()
-                info = self._put(name, source, headers, size)
+                # Whether it fits one PUT is found out by holding its beginning:
+                # a probably large stream is not held beyond one segment buffer.
+                look_ahead = min(self._buffer, SEGMENT_BUFFER) if expect_large else self._buffer
+                info = self._put(name, source, headers, size, look_ahead)
                 if create_only:
                     self._confirm_winner(name, token, info, time.monotonic() - started)
         except BaseException:
@@ -99,9 +103,10 @@ class SwiftStorage(SwiftSession):
         return ObjectInfo(name=name, size=source.consumed, last_modified=info.last_modified,
                           etag=info.etag, metadata=meta, sha256=source.sha256.hexdigest())
 
-    def _put(self, name: str, source: Source, headers: dict, size: int | None) -> "Stored":
-        head = source.buffered(self._buffer + 1)
-        if head <= self._buffer and (head <= _ALWAYS_PLAIN or head <= self.segment_size()):
+    def _put(self, name: str, source: Source, headers: dict, size: int | None,
+             look_ahead: int) -> "Stored":
+        head = source.buffered(look_ahead + 1)
+        if head <= look_ahead and (head <= _ALWAYS_PLAIN or head <= self.segment_size()):
             return self._put_bytes(name, source.take(head), headers)
         if size is not None and size <= self.segment_size():
             return self._put_streamed(name, source, size, headers)
@@ -111,8 +116,9 @@ class SwiftStorage(SwiftSession):
         etag = hashlib.md5(data).hexdigest()
         for attempt in (1, 2):
             response: dict = {}
+            body = BufferBody(data)
             try:
-                self._conn().put_object(self.container, name, BufferBody(data),
+                self._conn().put_object(self.container, name, body,
                                         content_length=len(data), etag=etag, headers=headers,
                                         response_dict=response)
                 return Stored.of(response, etag)
@@ -122,6 +128,8 @@ class SwiftStorage(SwiftSession):
                     continue
                 self._raise_if_exists(exc, name, headers)
                 raise
+            finally:
+                body.release()
         raise AssertionError("unreachable")
 
     def _put_streamed(self, name: str, source: Source, size: int, headers: dict) -> "Stored":

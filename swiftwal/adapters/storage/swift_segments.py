@@ -160,9 +160,13 @@ class SegmentUpload:
         expected = hashlib.md5(data).hexdigest()
         # With the MD5 as ETag Swift refuses a corrupted body (422); bytes can be resent.
         # A seekable body: swiftclient rewinds it to retry (plain bytes it would not).
-        etag = self._connect().put_object(
-            self._container, segment, BufferBody(data), content_length=len(data), etag=expected,
-            headers={"X-Delete-After": str(self._expiry)})
+        body = BufferBody(data)
+        try:
+            etag = self._connect().put_object(
+                self._container, segment, body, content_length=len(data), etag=expected,
+                headers={"X-Delete-After": str(self._expiry)})
+        finally:
+            body.release()
         if (etag or "").strip('"') != expected:
             raise IntegrityError(f"swift stored segment {segment} with etag {etag}, "
                                  f"expected {expected}")

@@ -32,7 +32,6 @@ class Source:
         self.consumed = 0
         #: What went wrong on the caller's side (its stream raised, or had the wrong size).
         self.failure: BaseException | None = None
-        self.md5 = hashlib.md5()
         self.sha256 = hashlib.sha256()
 
     def _fill(self, want: int) -> None:
@@ -77,7 +76,6 @@ class Source:
             self._offset = 0
         self._waiting -= len(data)
         self.consumed += len(data)
-        self.md5.update(data)
         self.sha256.update(data)
         return data
 
@@ -109,6 +107,11 @@ class BufferBody:
         data = bytes(self._view[self._position:end])
         self._position += len(data)
         return data
+
+    def release(self) -> None:
+        """Let go of the buffer once the request is over: swiftclient keeps the
+        last request of each connection, and with it its body, until the next."""
+        self._view = memoryview(b"")
 
     def tell(self) -> int:
         return self._position
