@@ -270,14 +270,18 @@ def ready_segments(status_dir: str, limit: int) -> list[str]:
     return segments[:limit]
 
 
+def _fetched_name(entry: str) -> str | None:
+    """The WAL name of a fetched file, ``<WAL name>.<sha256>``; None for anything else."""
+    name, dot, digest = entry.partition(".")
+    return name if dot and len(digest) == 64 and is_segment_name(name) else None
+
+
 class PrefetchSpool(WorkerSpool):
     max_age = 600.0  # the store may change: a fetched file is not served later than this
 
     def _entries(self, wal_name: str) -> list[str]:
-        prefix = wal_name + "."
         try:
-            return [n for n in os.listdir(self.directory) if n.startswith(prefix)
-                    and len(n) == len(prefix) + 64]
+            return [n for n in os.listdir(self.directory) if _fetched_name(n) == wal_name]
         except OSError:
             return []
 
@@ -287,10 +291,11 @@ class PrefetchSpool(WorkerSpool):
     def held(self) -> set[str]:
         """The WAL names that have a fetched file."""
         try:
-            return {n[:24] for n in os.listdir(self.directory)
-                    if len(n) == 89 and n[24] == "." and is_segment_name(n[:24])}
+            names = {_fetched_name(n) for n in os.listdir(self.directory)}
         except OSError:
             return set()
+        names.discard(None)
+        return names
 
     def put(self, wal_name: str, data: bytes, sha256: str) -> None:
         """``data`` must already be verified against the store's checksums.
@@ -336,7 +341,7 @@ class PrefetchSpool(WorkerSpool):
         """Drop fetched files whose WAL name ``stale(name)`` says is no longer wanted."""
         with _IGNORE_OS_ERRORS:
             for entry in os.scandir(self.directory):
-                name, dot, digest = entry.name.partition(".")
-                if dot and len(digest) == 64 and stale(name):
+                name = _fetched_name(entry.name)
+                if name is not None and stale(name):
                     with _IGNORE_OS_ERRORS:
                         os.unlink(entry.path)

@@ -146,13 +146,13 @@ class _PrefetchWorker(PoolWorker):
             return
         if requested:
             self.missing.discard(wal_name)
-            if wal_name in self.fetched and self.spool.is_requested(wal_name):
+            if not self.spool.is_requested(wal_name):  # its call was served meanwhile
+                return
+            if wal_name in self.fetched:
                 # Fetched after it was asked for, and gone: its call took it
                 # and is about to withdraw the request.  Should it still be
                 # waiting (recovery asking again at once), it does it itself.
                 self.spool.fail(wal_name)
-                return
-            if not self.spool.is_requested(wal_name):
                 return
         elif wal_name in self.fetched:
             return

@@ -116,9 +116,7 @@ def hand_off(spool, wal_name: str, payload: str, options: list[str], command: st
     while True:
         found = answer()
         if found is not None:
-            # Withdrawn at once, or a worker that sees it later does it again.
-            spool.drop_request(wal_name)
-            return found
+            break
         failure = spool.take_failure(wal_name)
         if failure is not None:
             error = _decode(failure)
@@ -130,13 +128,11 @@ def hand_off(spool, wal_name: str, payload: str, options: list[str], command: st
         if polls % 16 == 0 and not spool.worker_serving(SILENT_SECONDS) and (
                 worker is None or worker.poll() is not None):
             found = answer()  # it may have answered and gone
-            if found is not None:
-                spool.drop_request(wal_name)
-                return found
             break
         time.sleep(POLL_SECONDS)
+    # Withdrawn whatever the outcome: a worker that saw it later would do it again.
     spool.drop_request(wal_name)
-    return None
+    return found
 
 
 def _encode(error: Exception, status: int) -> str:

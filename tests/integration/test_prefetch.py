@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 from tests.integration.swiftwal_cli import postgres_dir
-from tests.integration.test_lookahead import NAMES, fake_pg_wal, new_store, wait_for_worker
+from tests.integration.test_lookahead import (NAMES, _files, fake_pg_wal, new_store,
+                                               wait_for_worker)
 
 
 def _spool_files(cache: str) -> dict[str, str]:
@@ -123,9 +124,9 @@ def _fetch_counts(cache: str):
     import json
 
     fetched = collections.Counter()
-    for root, _, files in os.walk(os.path.join(cache, "restore")):
-        if "worker.log" in files:
-            with open(os.path.join(root, "worker.log")) as log:
+    for path in _files(os.path.join(cache, "restore")):
+        if path.endswith("worker.log"):
+            with open(path) as log:
                 for line in log:
                     event = json.loads(line)
                     if event["event"] == "wal.fetched_ahead" and "worker" not in event:

@@ -13,7 +13,7 @@ CHUNK = 1 << 20
 
 
 class Source:
-    """The caller's stream, with whole-object MD5/SHA-256 and a look-ahead buffer.
+    """The caller's stream, with its whole-object SHA-256 and a look-ahead buffer.
 
     Chunks wait in a queue as the stream gave them and are never joined:
     ``take`` copies them into the segment's own buffer as it reads the stream,
