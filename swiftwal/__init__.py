@@ -8,8 +8,6 @@ for the planners it does not need.
 """
 from __future__ import annotations
 
-import importlib
-
 _EXPORTS = {
     "BackupKey": "backup", "BackupRecord": "backup",
     "CleanupPlan": "cleanup", "plan_archive_cleanup": "cleanup",
@@ -27,7 +25,9 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'swiftwal' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"swiftwal.domain.{module}"), name)
+    from importlib import import_module  # not at import time: it costs archive_command time
+
+    value = getattr(import_module(f"swiftwal.domain.{module}"), name)
     globals()[name] = value
     return value
 

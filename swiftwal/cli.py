@@ -3,7 +3,6 @@ map errors to exit statuses.  Each command lives in ``swiftwal.commands``.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 TYPE_CHECKING = False  # typing itself costs archive_command time
@@ -35,8 +34,9 @@ EXIT_STATUSES: tuple[tuple[type[errors.SwiftwalError], int], ...] = (
     (errors.ObjectNotFound, 12),
     (errors.SwiftwalError, 13),
 )
-# Run once per WAL file by PostgreSQL: they log without importing structlog.
-LIGHT_COMMANDS = ("archive-wal", "restore-wal")
+# Run once per WAL file by PostgreSQL, and the workers they start on demand
+# (a call may wait for one to start): they log without importing structlog.
+LIGHT_COMMANDS = ("archive-wal", "restore-wal", "archive-worker", "restore-worker")
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 # During targeted recovery PostgreSQL ends recovery on 1..125 ("missing")
@@ -94,6 +94,7 @@ _METAVARS = {"OS_AUTH_URL": "URL", "OS_USERNAME": "USER", "OS_PASSWORD": "KEY",
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     import argparse
+    import importlib
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str):  # one line, no usage dump
@@ -162,9 +163,27 @@ def cli_settings(args) -> dict[str, str | None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    return _main(list(sys.argv[1:] if argv is None else argv))[0]
+
+
+def entry() -> None:
+    """The installed ``swiftwal`` command."""
+    status, answered_fast = _main(sys.argv[1:])
+    if answered_fast:
+        # Nothing is left to clean up after a fast-path call (no threads, no
+        # temporary files, its files closed): skipping the interpreter's
+        # teardown saves about 1.5 ms of each call PostgreSQL makes.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+def _main(argv: list[str]) -> tuple[int, bool]:
+    """The exit status, and whether the fast path answered."""
     debug = "--debug" in argv
     status = EXIT_INTERNAL
+    fast = None
     try:
         fast = _fast_path(argv)
         status = _run(argv) if fast is None else fast
@@ -181,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"swiftwal: internal error: {error.__class__.__name__}: {error}"
               " (run with --debug for details)", file=sys.stderr)
         status = EXIT_INTERNAL
-    return status
+    return status, fast is not None
 
 
 def _fast_path(argv: list[str]) -> int | None:
@@ -238,4 +257,4 @@ def printable(text: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
