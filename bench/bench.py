@@ -208,6 +208,7 @@ def part_backlog(tools: Tools, cluster: PgCluster, count: int, rows: list) -> No
             f"{tools.work / 'cp-backlog'}/{{name}} {{dest}}"),
     }
     fetchers = {}
+    cpu_rows: list = []
     for name, (make, push, fetch) in contenders.items():
         try:
             base = make()
@@ -218,20 +219,31 @@ def part_backlog(tools: Tools, cluster: PgCluster, count: int, rows: list) -> No
         fetchers[name] = f"{base} {fetch}"
         names = _reset_backlog(cluster, status, count)
         cluster.configure({"archive_command": command})
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), busy_cpu_seconds()
         cluster.reload()
         deadline = started + 600
         while not all((status / f"{n}.done").exists() for n in names):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name}: backlog not drained in 600 s")
             time.sleep(0.02)
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, busy_cpu_seconds() - cpu_before
         cluster.configure({"archive_command": "false"})
         cluster.reload()
         rows.append(("backlog, segments/s", name, round(len(names) / elapsed, 1)))
+        cpu_rows.append(("backlog, machine CPU ms per segment (busy share)", name,
+                         f"{cpu / len(names) * 1000:.1f} ({cpu / elapsed / os.cpu_count():.0%})"))
+    rows.extend(cpu_rows)
     rows.append(("backlog, segments/s", "ceiling: raw parallel PUTs (swiftclient, 4 threads)",
                  _raw_puts(tools, [cluster.data_dir / "pg_wal" / n for n in names])))
     return fetchers, names
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine spent on anything but idling, from /proc/stat:
+    the tool, its workers, PostgreSQL and the local Swift alike."""
+    with open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # idle, iowait
 
 
 def _raw_puts(tools: Tools, paths: list[Path]) -> float:
