@@ -173,8 +173,11 @@ def entry() -> None:
         # Nothing is left to clean up after a fast-path call (no threads, no
         # temporary files, its files closed): skipping the interpreter's
         # teardown saves about 1.5 ms of each call PostgreSQL makes.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe must not change the status
+                pass
         os._exit(status)
     sys.exit(status)
 
