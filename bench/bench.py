@@ -164,9 +164,39 @@ def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) ->
             argv = fetch[name](seg).rsplit(" ", 1)[0].replace("archive-wal", "restore-wal")
             argv = argv.replace("archive-push", "archive-get").replace("wal-push", "wal-fetch")
             times[name].append(timed(f"{argv} {seg.name} {alone}/pg_wal/RECOVERYXLOG", str(alone)))
+            if name.startswith("swiftwal"):
+                # Its prefetch worker goes on fetching the 8 following segments for
+                # a recovery that will never ask: the next samples, of every tool,
+                # would be timed beside it.
+                _stop_prefetch_workers(tools.cache)
     for name in fetch:
         label = name.replace("archive-push", "archive-get").replace("wal-push", "wal-fetch")
         rows.append(("one restore call, median ms", label, median_ms(times[name])))
+
+
+def _stop_prefetch_workers(cache: Path) -> None:
+    """SIGTERM each swiftwal prefetch worker under ``cache`` (its PID is in its
+    lock file) and wait until it has let go of the lock."""
+    import fcntl
+    import signal
+
+    for lock in cache.glob("restore/*/worker.lock"):
+        with open(lock) as handle:
+            try:
+                pid = int(handle.read().strip() or 0)
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if b"swiftwal.commands.workers" in cmdline.read():
+                        os.kill(pid, signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # the lock is free once the worker is gone
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                    break
+                except BlockingIOError:
+                    time.sleep(0.01)
 
 
 def _swiftwal_push(tools, kind, codec):
