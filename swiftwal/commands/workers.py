@@ -113,26 +113,26 @@ def hand_off(spool, wal_name: str, payload: str, options: list[str], command: st
     spool.request(wal_name, payload)
     worker = None if spool.worker_serving(SILENT_SECONDS) else start_worker(options, command)
     polls = 0
-    while True:
-        found = answer()
-        if found is not None:
-            break
-        failure = spool.take_failure(wal_name)
-        if failure is not None:
-            error = _decode(failure)
-            if error is not None:
-                raise error
-            break
-        polls += 1
-        # A worker we started is given time to start (it has to import a lot).
-        if polls % 16 == 0 and not spool.worker_serving(SILENT_SECONDS) and (
-                worker is None or worker.poll() is not None):
-            found = answer()  # it may have answered and gone
-            break
-        time.sleep(POLL_SECONDS)
-    # Withdrawn whatever the outcome: a worker that saw it later would do it again.
-    spool.drop_request(wal_name)
-    return found
+    try:
+        while True:
+            found = answer()
+            if found is not None:
+                return found
+            failure = spool.take_failure(wal_name)
+            if failure is not None:
+                error = _decode(failure)
+                if error is not None:
+                    raise error
+                return None
+            polls += 1
+            # A worker we started is given time to start (it has to import a lot).
+            if polls % 16 == 0 and not spool.worker_serving(SILENT_SECONDS) and (
+                    worker is None or worker.poll() is not None):
+                return answer()  # it may have answered and gone
+            time.sleep(POLL_SECONDS)
+    finally:
+        # Withdrawn whatever the outcome: a worker that saw it later would do it again.
+        spool.drop_request(wal_name)
 
 
 def _encode(error: Exception, status: int) -> str:
