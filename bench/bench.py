@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.pg_cluster import PgCluster, make_reachable  # noqa: E402
 from tests.support.swift_server import SwiftServer  # noqa: E402
+from tests.support.workers import wait_until_unlocked, worker_pid  # noqa: E402
 
 SWIFTWAL = os.environ.get("SWIFTWAL_BIN", "/opt/swiftwal/venv/bin/swiftwal")
 WALE = os.environ.get("WALE_BIN", "/opt/wal-e-venv/bin/wal-e")
@@ -175,28 +176,14 @@ def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) ->
 
 
 def _stop_prefetch_workers(cache: Path) -> None:
-    """SIGTERM each swiftwal prefetch worker under ``cache`` (its PID is in its
-    lock file) and wait until it has let go of the lock."""
-    import fcntl
+    """SIGTERM each swiftwal prefetch worker under ``cache`` and wait until it is gone."""
     import signal
 
     for lock in cache.glob("restore/*/worker.lock"):
-        with open(lock) as handle:
-            try:
-                pid = int(handle.read().strip() or 0)
-                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                    if b"swiftwal.commands.workers" in cmdline.read():
-                        os.kill(pid, signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:  # the lock is free once the worker is gone
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-                    break
-                except BlockingIOError:
-                    time.sleep(0.01)
+        pid = worker_pid(str(lock))
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        wait_until_unlocked(str(lock), 30)
 
 
 def _swiftwal_push(tools, kind, codec):

@@ -13,6 +13,7 @@ import threading
 from tests.integration.cycle import archiving_primary, restore_and_recover, take_backup
 from tests.integration.swiftwal_cli import make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
+from tests.support.workers import worker_pid
 
 # Kills the call after 0-199 ms (a call that starts the worker takes about
 # 150 ms or more), one call in three is left alone.
@@ -82,13 +83,11 @@ def _kill_workers(cache: str, stop: threading.Event, killed: list) -> None:
     0.2-0.8 s while it runs: at random points of its work."""
     while not stop.wait(random.uniform(0.2, 0.8)):
         for lock in glob.glob(os.path.join(cache, "archive", "*", "worker.lock")):
+            pid = worker_pid(lock)
+            if pid is None:
+                continue
             try:
-                with open(lock) as handle:
-                    pid = int(handle.read().strip() or 0)
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    if b"swiftwal.commands.workers" not in handle.read():
-                        continue
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
-            except (OSError, ValueError):
+            except OSError:
                 continue

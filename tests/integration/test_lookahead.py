@@ -13,6 +13,7 @@ import time
 from tests.integration.swiftwal_cli import make_store, postgres_dir
 from tests.integration.test_bad_input import segment_bytes
 from tests.support.pg_cluster import make_reachable
+from tests.support.workers import wait_until_unlocked
 
 NAMES = [f"0000000100000000000000{n:02X}" for n in range(0x10, 0x16)]
 
@@ -46,18 +47,9 @@ def wait_for_worker(cache: str, kind: str = "archive", timeout: float = 60) -> N
     """Until no worker of ``kind`` holds its lock under ``cache`` (it exits
     when idle: an archive worker at once when its pg_wal has no running
     server, a prefetch worker after a few seconds)."""
-    import fcntl
-
     deadline = time.monotonic() + timeout
     for lock in [p for p in _files(os.path.join(cache, kind)) if p.endswith("worker.lock")]:
-        with open(lock) as handle:
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    assert time.monotonic() < deadline, "the worker did not exit"
-                    time.sleep(0.05)
+        assert wait_until_unlocked(lock, deadline - time.monotonic()), "the worker did not exit"
 
 
 def worker_logs(cache: str) -> str:

@@ -1,0 +1,33 @@
+"""swiftwal's on-demand workers seen from outside: the PID in a worker's lock
+file, and waiting until the worker has let go of that lock (it has exited)."""
+from __future__ import annotations
+
+import fcntl
+import time
+
+
+def worker_pid(lock: str) -> int | None:
+    """The PID written in ``lock`` if that process is still a swiftwal worker
+    (a PID can be reused once the worker is gone)."""
+    try:
+        with open(lock) as handle:
+            pid = int(handle.read().strip() or 0)
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return pid if b"swiftwal.commands.workers" in cmdline.read() else None
+    except (OSError, ValueError):
+        return None
+
+
+def wait_until_unlocked(lock: str, timeout: float) -> bool:
+    """Whether ``lock`` became free (its worker gone) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with open(lock) as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.01)
