@@ -95,23 +95,46 @@ _IGNORE_OS_ERRORS = _IgnoreOSErrors()
 
 
 class _WorkerLock:
-    def __init__(self, path: str) -> None:
-        self._path = path
+    """``claim``: take it exclusively for this process's life and write our
+    PID; else only look, holding it shared for an instant, writing nothing.
+
+    A worker that finds it taken waits while it is held only shared: by
+    calls looking for a worker (``WorkerSpool.worker_serving``), never for
+    long.  Turned away by them, a worker starting then would leave its call
+    to do the work alone."""
+
+    def __init__(self, path: str, claim: bool) -> None:
+        self._path, self._claim = path, claim
         self._fd = -1
 
     def __enter__(self) -> bool:
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not (self._take() if self._claim else self._try(fcntl.LOCK_SH)):
                 return False
-            os.ftruncate(self._fd, 0)
-            os.write(self._fd, f"{os.getpid()}\n".encode())
+            if self._claim:
+                os.ftruncate(self._fd, 0)
+                os.write(self._fd, f"{os.getpid()}\n".encode())
             return True
         except BaseException:  # __exit__ is not called when __enter__ raises
             os.close(self._fd)
             raise
+
+    def _take(self) -> bool:
+        deadline = time.monotonic() + 1.0
+        while not self._try(fcntl.LOCK_EX):
+            if not self._try(fcntl.LOCK_SH) or time.monotonic() > deadline:
+                return False  # a worker holds it
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            time.sleep(0.002)
+        return True
+
+    def _try(self, mode: int) -> bool:
+        try:
+            fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
 
     def __exit__(self, kind, value, traceback) -> None:
         os.close(self._fd)
@@ -183,7 +206,7 @@ class WorkerSpool:
         """Held by the one worker of this spool for its whole life; ``with``
         gives whether it was free (then it holds our PID).  The kernel
         releases it if the worker dies."""
-        return _WorkerLock(self._path("worker", ".lock"))
+        return _WorkerLock(self._path("worker", ".lock"), claim=True)
 
     def heartbeat(self) -> None:
         """The worker shows it still serves requests."""
@@ -196,7 +219,7 @@ class WorkerSpool:
             beat = os.stat(self._path("worker", ".lock")).st_mtime
         except OSError:
             return False
-        with self.worker_lock() as free:
+        with _WorkerLock(self._path("worker", ".lock"), claim=False) as free:
             return not free and time.time() - beat <= within
 
     def sweep(self) -> None:

@@ -19,12 +19,14 @@ def worker_pid(lock: str) -> int | None:
 
 
 def wait_until_unlocked(lock: str, timeout: float) -> bool:
-    """Whether ``lock`` became free (its worker gone) within ``timeout`` seconds."""
+    """Whether ``lock`` became free (its worker gone) within ``timeout``
+    seconds; looked at shared, as calls do, so a worker starting is not
+    turned away."""
     deadline = time.monotonic() + timeout
     with open(lock) as handle:
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 fcntl.flock(handle, fcntl.LOCK_UN)
                 return True
             except BlockingIOError:

@@ -4,6 +4,8 @@ spin), an idle worker exits, requests are answered or failed, and a worker's
 error reaches its call with its status and message."""
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 
@@ -95,3 +97,28 @@ def test_a_final_answer_is_raised_in_the_call(tmp_path, monkeypatch):
     with pytest.raises(errors.SwiftwalError) as raised:
         workers.hand_off(spool, NAME, "", [], "archive-worker", lambda: None)
     assert raised.value.exit_status == 6 and raised.value.message == "a different file"
+
+
+def test_a_starting_worker_is_not_turned_away_by_a_call_looking_for_it(tmp_path):
+    """A call sees whether a worker serves by trying its lock for an instant;
+    a worker starting in that instant takes the lock all the same (it used
+    to exit, leaving its call to store the segment alone, without look-ahead)."""
+    spool = WorkerSpool(str(tmp_path))
+    with open(tmp_path / "worker.lock", "a") as looking:
+        fcntl.flock(looking, fcntl.LOCK_SH)
+        threading.Timer(0.05, fcntl.flock, (looking, fcntl.LOCK_UN)).start()
+        with spool.worker_lock() as free:
+            assert free
+            assert (tmp_path / "worker.lock").read_text() == f"{os.getpid()}\n"
+            # ...and a worker holding it is seen serving, turns a second one away.
+            assert spool.worker_serving(60)
+            with spool.worker_lock() as second:
+                assert not second
+    assert not spool.worker_serving(60)
+
+
+def test_looking_for_a_worker_leaves_its_lock_file_as_it_was(tmp_path):
+    spool = WorkerSpool(str(tmp_path))
+    (tmp_path / "worker.lock").write_text("4242\n")
+    assert not spool.worker_serving(60)
+    assert (tmp_path / "worker.lock").read_text() == "4242\n"
