@@ -95,26 +95,24 @@ _IGNORE_OS_ERRORS = _IgnoreOSErrors()
 
 
 class _WorkerLock:
-    """``claim``: take it exclusively for this process's life and write our
-    PID; else only look, holding it shared for an instant, writing nothing.
+    """Taken exclusively by a worker for its whole life, with its PID.
 
-    A worker that finds it taken waits while it is held only shared: by
-    calls looking for a worker (``WorkerSpool.worker_serving``), never for
-    long.  Turned away by them, a worker starting then would leave its call
-    to do the work alone."""
+    Calls looking for a worker (``WorkerSpool.worker_serving``) hold it
+    shared for an instant: a worker that finds it taken waits while only
+    they hold it.  Turned away by them, a worker starting then would leave
+    its call to do the work alone."""
 
-    def __init__(self, path: str, claim: bool) -> None:
-        self._path, self._claim = path, claim
+    def __init__(self, path: str) -> None:
+        self._path = path
         self._fd = -1
 
     def __enter__(self) -> bool:
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if not (self._take() if self._claim else self._try(fcntl.LOCK_SH)):
+            if not self._take():
                 return False
-            if self._claim:
-                os.ftruncate(self._fd, 0)
-                os.write(self._fd, f"{os.getpid()}\n".encode())
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f"{os.getpid()}\n".encode())
             return True
         except BaseException:  # __exit__ is not called when __enter__ raises
             os.close(self._fd)
@@ -122,22 +120,25 @@ class _WorkerLock:
 
     def _take(self) -> bool:
         deadline = time.monotonic() + 1.0
-        while not self._try(fcntl.LOCK_EX):
-            if not self._try(fcntl.LOCK_SH) or time.monotonic() > deadline:
+        while not _try_flock(self._fd, fcntl.LOCK_EX):
+            if not _try_flock(self._fd, fcntl.LOCK_SH):
                 return False  # a worker holds it
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.002)
         return True
 
-    def _try(self, mode: int) -> bool:
-        try:
-            fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-
     def __exit__(self, kind, value, traceback) -> None:
         os.close(self._fd)
+
+
+def _try_flock(fd: int, mode: int) -> bool:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def fingerprint(info: os.stat_result) -> tuple[int, ...]:
@@ -206,7 +207,7 @@ class WorkerSpool:
         """Held by the one worker of this spool for its whole life; ``with``
         gives whether it was free (then it holds our PID).  The kernel
         releases it if the worker dies."""
-        return _WorkerLock(self._path("worker", ".lock"), claim=True)
+        return _WorkerLock(self._path("worker", ".lock"))
 
     def heartbeat(self) -> None:
         """The worker shows it still serves requests."""
@@ -214,13 +215,17 @@ class WorkerSpool:
             os.utime(self._path("worker", ".lock"))
 
     def worker_serving(self, within: float) -> bool:
-        """A worker holds the lock and showed it serves within ``within`` seconds."""
+        """A worker holds the lock and showed it serves within ``within``
+        seconds.  Looked at shared, writing nothing (``_WorkerLock``)."""
         try:
-            beat = os.stat(self._path("worker", ".lock")).st_mtime
+            fd = os.open(self._path("worker", ".lock"), os.O_RDONLY)
         except OSError:
             return False
-        with _WorkerLock(self._path("worker", ".lock"), claim=False) as free:
-            return not free and time.time() - beat <= within
+        try:
+            beat = os.fstat(fd).st_mtime
+            return not _try_flock(fd, fcntl.LOCK_SH) and time.time() - beat <= within
+        finally:
+            os.close(fd)
 
     def sweep(self) -> None:
         """What nobody asked for within ``max_age`` (records whose file went
