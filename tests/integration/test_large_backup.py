@@ -111,7 +111,18 @@ def test_a_killed_backup_commits_nothing_and_its_segments_expire(swift, setup, p
     old = set(swift_names(swift, store.location, ".segments/backups/"))
 
     def third_segment(line: bytes):
-        return "stall" if line.startswith(b"PUT") and line.split()[1].endswith(b"/00000003") else None
+        """Stall everything from the third segment's PUT on, once an earlier
+        segment is stored: segments go up in parallel, so the first two may
+        still be in flight when the third starts, and the stall would catch
+        them too.  Waiting here holds back only the third one's connection."""
+        if not (line.startswith(b"PUT") and line.split()[1].endswith(b"/00000003")):
+            return None
+        deadline = time.monotonic() + 60
+        while not set(swift_names(swift, store.location, ".segments/backups/")) - old:
+            if time.monotonic() > deadline:
+                return "stall"  # the assertion below says what went wrong
+            time.sleep(0.01)
+        return "stall"
 
     proxy.trip = third_segment
     try:
