@@ -12,6 +12,7 @@ import threading
 
 from tests.integration.cycle import archiving_primary, restore_and_recover, take_backup
 from tests.integration.swiftwal_cli import make_store, postgres_dir
+from tests.integration.test_lookahead import spool_records
 from tests.support.pg_cluster import make_reachable
 from tests.support.workers import worker_pid
 
@@ -57,13 +58,13 @@ def test_random_kills_lose_no_segment(tmp_path, swift, pg_factory, swiftwal_bin)
         hunter.join()
     killed = open(kills).read().split() if os.path.exists(kills) else []
 
-    # Every record left in the spool names an object the store holds.
+    # Every record left in the spool names an object the store holds.  Archiving
+    # goes on meanwhile: the records are read first, so each one's object (stored
+    # before its record is written) is in the listing that follows.
+    records = spool_records(cache)
     listed = set(store.run("list-wal").stdout.split())
-    for root, _, files in os.walk(os.path.join(cache, "archive")):
-        for name in files:
-            if name.endswith(".stored"):
-                with open(os.path.join(root, name)) as handle:
-                    assert handle.read().split()[1] in listed, name
+    for name, fields in records.items():
+        assert fields[1] in listed, name
 
     primary.configure({"archive_command": store.command("archive-wal", "%p")})
     primary.reload()

@@ -16,8 +16,7 @@ import uuid
 
 import pytest
 
-from tests.integration.cycle import (flush_archive, insert, restore_target, rows, server_time,
-                                     take_backup, wait_until)
+from tests.integration.cycle import flush_archive, insert, restore_target, rows, server_time, take_backup
 from tests.integration.swiftwal_cli import postgres_dir
 from tests.support.pg_cluster import ARCHIVE_SETTINGS
 
@@ -86,7 +85,7 @@ def test_a_0_2_2_container_is_read_restored_and_pruned_in_place(store, pg_factor
     old_key = old.backup(primary)
     insert(primary, 11, 15)
     last = primary.switch_wal()
-    wait_until(lambda: last in os.listdir(archive_dir), 60, f"{last} in the old archive")
+    primary.wait_archived(last)  # copied whole, not only begun
     old.upload_wal()
     legacy_wal = sorted(old.uploaded)
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.swiftwal_cli import postgres_dir
 from tests.integration.test_lookahead import (NAMES, _files, fake_pg_wal, new_store,
-                                               wait_for_worker)
+                                               wait_for_claim, wait_for_worker)
 
 
 def _spool_files(cache: str) -> dict[str, str]:
@@ -35,6 +35,7 @@ def test_prefetched_segments_are_served_verified_and_by_full_name(tmp_path, swif
     target = os.path.join(postgres_dir(tmp_path / "data" / "pg_wal"), "RECOVERYXLOG")
 
     store.run("restore-wal", NAMES[0], target, cwd=data_dir)
+    wait_for_claim(cache, "restore")
     wait_for_worker(cache, "restore")
     spooled = _spool_files(cache)
     assert set(spooled) == set(NAMES[1:4])
@@ -156,7 +157,11 @@ def test_a_recovery_feed_fetches_each_segment_once(tmp_path, swiftwal_bin, swift
             with open(target, "rb") as got, open(os.path.join(wal, name), "rb") as want:
                 assert got.read() == want.read()
 
-    feed(names)
+    feed(names[:1])
+    # The worker this call started serves the next calls once it is up; a call
+    # coming before would fetch its own segment, as recovery may.
+    wait_for_claim(cache, "restore")
+    feed(names[1:])
     fetched = _fetch_counts(cache)
     assert len(fetched) >= len(names) - 2, "most segments came from the worker"
     assert {name: n for name, n in fetched.items() if n > 1} == {}

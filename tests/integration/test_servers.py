@@ -15,6 +15,7 @@ import requests
 import swiftclient
 
 from tests.integration.conftest import PG_MAJORS, SWIFT_MAX_FILE_SIZE, VENV
+from tests.integration.cycle import wait_until
 from tests.support.pg_cluster import ARCHIVE_SETTINGS, PgError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,6 +132,8 @@ def test_wait_archived_sees_segments_before_a_backup_history_file(pg_factory):
     segment = pg.switch_wal()
     pg.wait_archived(segment)
     assert (archive / segment).is_file()
+    # The ".backup" file comes after it: it may still be on its way.
+    wait_until(lambda: list(archive.glob("*.backup")), 30, "the backup history file")
     assert [p.name for p in archive.glob("*.backup")][0].startswith(segment)
     archive.chmod(0o500)  # archiving now fails: waiting must time out, not pass
     pg.sql("CREATE TABLE t ()")

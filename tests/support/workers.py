@@ -1,8 +1,10 @@
 """swiftwal's on-demand workers seen from outside: the PID in a worker's lock
-file, and waiting until the worker has let go of that lock (it has exited)."""
+file, whether one ever claimed it, and waiting until the worker has let go of
+that lock (it has exited)."""
 from __future__ import annotations
 
 import fcntl
+import os
 import time
 
 
@@ -16,6 +18,15 @@ def worker_pid(lock: str) -> int | None:
             return pid if b"swiftwal.commands.workers" in cmdline.read() else None
     except (OSError, ValueError):
         return None
+
+
+def worker_claimed(lock: str) -> bool:
+    """Whether a worker has taken ``lock`` at least once (it writes its PID
+    once it holds it; the file stays when it exits)."""
+    try:
+        return os.path.getsize(lock) > 0
+    except OSError:
+        return False
 
 
 def wait_until_unlocked(lock: str, timeout: float) -> bool:
