@@ -83,8 +83,13 @@ def test_every_outage_exits_as_documented_and_loses_no_segment(swift, proxy, pg_
         if not os.path.exists(segment_copy):
             shutil.copy(primary.data_dir / "pg_wal" / archived, segment_copy)
             shutil.chown(segment_copy, "postgres", "postgres")
+        # Into a container (and so a spool) of its own that lacks the segment:
+        # where it is stored already, "already archived" (exit 0) is a right
+        # answer, which Swift's 412 may give before the cut, or a record the
+        # worker wrote after the last call withdrew its request.
+        fresh = proxied_store(tmp_path / f"fresh-{mode}", swiftwal_bin, swift, proxy)
         proxy.set_mode(mode, **({"cut_after": 5000, "cut_direction": "up"} if mode == "cut" else {}))
-        result, seconds = timed(store, "archive-wal", segment_copy)
+        result, seconds = timed(fresh, "archive-wal", segment_copy)
         figures.append((mode, "archive-wal", result.returncode, round(seconds, 1)))
         assert result.returncode == UNAVAILABLE, (mode, result.stderr)
         assert seconds < 60
@@ -94,7 +99,10 @@ def test_every_outage_exits_as_documented_and_loses_no_segment(swift, proxy, pg_
         figures.append((mode, "list-backups", result.returncode, round(seconds, 1)))
         assert result.returncode == UNAVAILABLE, (mode, result.stderr)
         proxy.set_mode("pass")
-        assert store.run("archive-wal", segment_copy).returncode == 0  # already archived: same content
+        assert fresh.run("list-wal").stdout.split() == []
+        assert fresh.run("archive-wal", segment_copy).returncode == 0
+        assert fresh.run("archive-wal", segment_copy).returncode == 0  # already archived: same content
+        assert fresh.run("list-wal").stdout.split() == [archived]
 
     last_rows = rows(primary)
     flush_archive(primary)
