@@ -73,7 +73,9 @@ def test_prune_removes_an_interrupted_backup_only_once_it_is_old_enough(store, p
 
     young = store.run("prune", "--keep-backups", "1")
     assert "kept: written to less than 24 hours ago, it may still be running" in young.stdout
-    assert sorted(set(hidden_names(store, "backups/")) - before) == leftovers
+    # Nothing of it deleted.  More may have come: a request the backup had sent
+    # whole before it was killed (its manifest) is still carried out by Swift.
+    assert set(hidden_names(store, "backups/")) - before >= set(leftovers)
 
     time.sleep(1.5)
     old = store.run("prune", "--keep-backups", "1", "--interrupted-after", "0.0003", "--json")
