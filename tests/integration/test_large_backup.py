@@ -117,10 +117,9 @@ def test_a_killed_backup_commits_nothing_and_its_segments_expire(swift, setup, p
         them too.  Waiting here holds back only the third one's connection."""
         if not (line.startswith(b"PUT") and line.split()[1].endswith(b"/00000003")):
             return None
-        deadline = time.monotonic() + 60
-        while not set(swift_names(swift, store.location, ".segments/backups/")) - old:
-            if time.monotonic() > deadline:
-                return "stall"  # the assertion below says what went wrong
+        deadline = time.monotonic() + 60  # past it, the assertion below says what went wrong
+        while (not set(swift_names(swift, store.location, ".segments/backups/")) - old
+               and time.monotonic() < deadline):
             time.sleep(0.01)
         return "stall"
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 
+from tests.integration.cycle import wait_until
 from tests.integration.swiftwal_cli import make_store, postgres_dir
 from tests.integration.test_bad_input import segment_bytes
 from tests.support.pg_cluster import make_reachable
@@ -50,11 +51,8 @@ def spool_records(cache: str) -> dict[str, list[str]]:
 def wait_for_claim(cache: str, kind: str, timeout: float = 60) -> None:
     """Until a worker of ``kind`` under ``cache`` has claimed its lock: a call
     that starts a prefetch worker returns without waiting for it."""
-    deadline = time.monotonic() + timeout
-    while not any(worker_claimed(p) for p in _files(os.path.join(cache, kind))
-                  if p.endswith("worker.lock")):
-        assert time.monotonic() < deadline, "no worker started"
-        time.sleep(0.01)
+    wait_until(lambda: any(worker_claimed(p) for p in _files(os.path.join(cache, kind))
+                           if p.endswith("worker.lock")), timeout, f"a {kind} worker to start")
 
 
 def wait_for_worker(cache: str, kind: str = "archive", timeout: float = 60) -> None:
