@@ -68,6 +68,8 @@ def run(ctx, args) -> int:
     stale, young = plan_leftovers(executor.find_backup_leftovers(storage),
                                   {str(b.key) for b in backups if not b.legacy}, now,
                                   datetime.timedelta(hours=args.interrupted_after))
+    for warning in plan.warnings:
+        ctx.log.warning(events.PRUNE_WARNING, msg=warning)
     ctx.log.info(events.PRUNE_PLANNED, delete_backups=len(plan.delete_backups),
                  delete_wal=len(plan.delete_wal), interrupted_backups=len(stale), dry_run=args.dry_run)
     if args.json:
@@ -142,5 +144,6 @@ def plan_json(plan, dry_run: bool) -> dict:
 
     return {"dry_run": dry_run,
             "backups": {"delete": items(plan.delete_backups), "keep": items(plan.keep_backups)},
-            "wal": {"delete": items(plan.delete_wal), "keep": items(plan.keep_wal)}}
+            "wal": {"delete": items(plan.delete_wal), "keep": items(plan.keep_wal)},
+            "warnings": list(plan.warnings)}
 

@@ -69,15 +69,15 @@ def run(ctx, args) -> int:
 
 def _select(ctx, storage, key: str, target: RecoveryTarget, secret):
     backups = catalog.load_backups(storage)
-    if key != "latest":
-        record = catalog.find_backup_in(backups, key, storage)
-        check_reachable(record, target)
-        return record
-    if not backups:
+    if key == "latest" and not backups:
         raise errors.BackupNotFound(f"there is no backup in {storage.describe()}")
+    record = catalog.find_backup_in(backups, key, storage) if key != "latest" else None
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     histories = catalog.load_histories(storage, catalog.load_wal(storage, segment_size), secret)
-    return choose_backup(backups, target, histories)
+    if record is None:
+        return choose_backup(backups, target, histories)
+    check_reachable(record, target, histories)
+    return record
 
 
 def _unpack(storage, record, directory: str, key, encrypted: bool):

@@ -182,13 +182,21 @@ class BackupRecord:
     def start_number(self) -> int:
         return self.start_segment.number(self.segment_size)
 
+    def on_path_of(self, history: TimelineHistory) -> bool:
+        """Whether recovery from this backup can follow the timeline of ``history``: the
+        whole backup, start to stop, lies on that path.  A backup that a timeline left
+        while it ran never becomes consistent there (PostgreSQL stops with "online
+        backup was canceled").  A 0.2.2 backup's end is unknown: its start decides."""
+        stop = self.stop_lsn if self.stop_lsn is not None else self.start_lsn
+        return history.holds_range(self.start_lsn, stop, self.timeline)
+
     def needed_for_pitr(self, segment: Segment,
                         histories: Mapping[int, TimelineHistory]) -> bool:
         """Whether recovery from this backup to some point may read ``segment``.
 
         That is every segment from the start segment onwards on the backup's
-        own timeline and on every timeline whose path passes through the
-        backup's start.  A timeline whose history file is missing might
+        own timeline and on every timeline whose path holds the whole backup
+        (``on_path_of``).  A timeline whose history file is missing might
         descend from this one (children have larger ids), so it is kept.
         """
         if segment.number(self.segment_size) < self.start_number():
@@ -200,7 +208,7 @@ class BackupRecord:
         history = histories.get(segment.timeline)
         if history is None:
             return True
-        return history.passes_through(self.start_lsn, self.timeline)
+        return self.on_path_of(history)
 
     def to_json_dict(self) -> dict:
         """A JSON-ready dict in the stable record format (see ``from_json_dict``)."""

@@ -11,7 +11,10 @@ The rules, in order:
 3. ``keep_wals`` more segments are kept: the newest of the remaining segments
    that lie before the oldest kept backup's start segment, by position then
    timeline.  With ``keep_wals=0`` every other segment goes.
-4. Timeline history files are never deleted; ``.backup`` and ``.partial``
+4. Recovery along the newest timeline stays possible: when no backup the rules
+   above keep lies wholly on its path (``recovery.on_path``), the newest backup
+   that does is kept too; when none does, the plan says so in ``warnings``.
+5. Timeline history files are never deleted; ``.backup`` and ``.partial``
    files follow the decision for their segment.  With no backup at all,
    nothing is deleted.
 """
@@ -25,6 +28,7 @@ import attrs
 
 from swiftwal.domain.backup import BackupRecord
 from swiftwal.domain.errors import InvalidInput, InvalidPolicy
+from swiftwal.domain.recovery import on_path
 from swiftwal.domain.timeline import TimelineHistory
 from swiftwal.domain.walnames import (DEFAULT_SEGMENT_SIZE, HistoryFile, Segment, WalFile,
                                       segment_of, segments_per_log, validate_segment_size,
@@ -78,6 +82,9 @@ class PrunePlan:
     keep_backups: Tuple[Decision, ...]
     delete_wal: Tuple[Decision, ...]
     keep_wal: Tuple[Decision, ...]
+    #: What the administrator must hear although nothing is wrong with the plan
+    #: (a timeline that no backup can recover, for one).
+    warnings: Tuple[str, ...] = ()
 
     @property
     def backups_to_delete(self) -> Tuple[BackupRecord, ...]:
@@ -96,6 +103,7 @@ class PrunePlan:
             *_summary("Removing", "WAL files,", self.delete_wal, _wal_range_items, verbose),
             *_summary("Keeping", "WAL files,", self.keep_wal, _wal_range_items, verbose),
         ]
+        lines.extend(f"Warning: {warning}" for warning in self.warnings)
         return lines
 
 
@@ -137,8 +145,10 @@ def plan_prune(backups: Iterable[BackupRecord], wal_files: Iterable[WalFile],
         if backup.segment_size != segment_size:
             raise InvalidInput(f"backup {backup.key} has {backup.segment_size}-byte segments, "
                                f"the archive {segment_size}-byte ones")
-    keep_backups, delete_backups = _split_backups(ordered, policy)
     files = sorted(wal_files, key=wal_order_key)
+    latest = max([*histories, *(b.timeline for b in ordered),
+                  *(f.timeline for f in files if isinstance(f, Segment))], default=1)
+    keep_backups, delete_backups, warnings = _split_backups(ordered, policy, histories, latest)
     if not keep_backups:
         keep = tuple(Decision(f, "no backup in the archive: nothing is pruned") for f in files)
         return PrunePlan((), (), (), keep)
@@ -175,28 +185,41 @@ def plan_prune(backups: Iterable[BackupRecord], wal_files: Iterable[WalFile],
                                                  f"the recovery path of any kept backup"
                                                  f"{follows}"))
     return PrunePlan(tuple(delete_backups), tuple(keep_backups), tuple(delete_wal),
-                     tuple(keep_wal))
+                     tuple(keep_wal), warnings)
 
 
-def _split_backups(ordered: Sequence[BackupRecord], policy: PrunePolicy
-                   ) -> Tuple[List[Decision], List[Decision]]:
-    newest = set(range(max(0, len(ordered) - policy.keep_backups), len(ordered)))
+def _split_backups(ordered: Sequence[BackupRecord], policy: PrunePolicy,
+                   histories: Mapping[int, TimelineHistory], latest: int
+                   ) -> Tuple[List[Decision], List[Decision], Tuple[str, ...]]:
+    reasons: Dict[int, str] = {}
+    for index in range(max(0, len(ordered) - policy.keep_backups), len(ordered)):
+        reasons[index] = f"one of the newest {policy.keep_backups} backups"
     cutoff = None
     if policy.keep_newer_than is not None and policy.now is not None:
         cutoff = policy.now - policy.keep_newer_than
+        for index, backup in enumerate(ordered):
+            if index not in reasons and backup.key.time >= cutoff:
+                reasons[index] = f"newer than {policy.keep_newer_than}"
+    # The newest timeline is the archive's present: a point on it must stay recoverable
+    # even when every backup the rules keep was taken before it branched off, or while
+    # it did (a backup that straddles its switch point cannot be recovered along it).
+    on_latest = [i for i, b in enumerate(ordered) if on_path(b, latest, histories)]
+    warnings: Tuple[str, ...] = ()
+    if not on_latest and ordered:
+        warnings = (f"no backup can recover timeline {latest}, the newest: take a backup",)
+    elif on_latest and not any(i in reasons for i in on_latest):
+        reasons[on_latest[-1]] = (f"the newest backup from which timeline {latest} can be "
+                                  f"recovered")
     keep, delete = [], []
     for index, backup in enumerate(ordered):
-        recent = cutoff is not None and backup.key.time >= cutoff
-        if index in newest:
-            keep.append(Decision(backup, f"one of the newest {policy.keep_backups} backups"))
-        elif recent:
-            keep.append(Decision(backup, f"newer than {policy.keep_newer_than}"))
+        if index in reasons:
+            keep.append(Decision(backup, reasons[index]))
         else:
             reason = f"older than the newest {policy.keep_backups} backups"
             if cutoff is not None:
                 reason += f" and than {policy.keep_newer_than}"
             delete.append(Decision(backup, reason))
-    return keep, delete
+    return keep, delete, warnings
 
 
 def _needed_from(kept: Sequence[BackupRecord], timelines: Iterable[int],

@@ -120,14 +120,14 @@ def target_timeline(target: RecoveryTarget, backups: Sequence[BackupRecord],
 
 def on_path(record: BackupRecord, timeline: Optional[int],
             histories: Mapping[int, TimelineHistory]) -> bool:
-    """Whether recovery from ``record`` can follow ``timeline``."""
+    """Whether recovery from ``record`` can follow ``timeline`` (``BackupRecord.on_path_of``)."""
     if timeline is None or record.timeline == timeline:
         return True
     if record.timeline > timeline:
         return False
     history = histories.get(timeline)
     # Without the history nothing proves the path wrong: PostgreSQL will tell.
-    return history is None or history.passes_through(record.start_lsn, record.timeline)
+    return history is None or record.on_path_of(history)
 
 
 def reaches(record: BackupRecord, target: RecoveryTarget) -> Optional[bool]:
@@ -160,12 +160,41 @@ def choose_backup(backups: Sequence[BackupRecord], target: RecoveryTarget,
     return usable[-1]
 
 
-def check_reachable(record: BackupRecord, target: RecoveryTarget) -> None:
-    """Refuse a target before the end of the chosen backup."""
+def check_reachable(record: BackupRecord, target: RecoveryTarget,
+                    histories: Mapping[int, TimelineHistory]) -> None:
+    """Refuse a target before the end of the chosen backup, or along a timeline that
+    does not hold the whole backup."""
     if reaches(record, target) is False:
         raise InvalidInput(f"backup {record.key} ended at {_end(record, target.kind)}, "
                            f"after the target {target.describe()}",
                            hint="choose an older backup or 'latest'")
+    timeline = target_timeline(target, [record], histories)
+    if on_path(record, timeline, histories):
+        return
+    followable = [t for t in sorted(histories, reverse=True)
+                  if on_path(record, t, histories)] or [record.timeline]
+    raise InvalidInput(f"backup {record.key} cannot be recovered along timeline {timeline}: "
+                       f"{_off_path_reason(record, timeline, histories.get(timeline))}",
+                       hint=f"choose an older backup or 'latest', or give --target-timeline "
+                            f"{followable[0]}")
+
+
+def _off_path_reason(record: BackupRecord, timeline: int,
+                     history: Optional[TimelineHistory]) -> str:
+    if history is None:  # on_path trusts a missing history unless the backup is younger
+        return f"the backup is on timeline {record.timeline}, which came after it"
+    for span in history.spans():
+        if span.timeline != record.timeline:
+            continue
+        if span.end is not None and span.end <= record.start_lsn:
+            return (f"it left timeline {record.timeline} at {span.end}, before the backup "
+                    f"started at {record.start_lsn}")
+        if record.start_lsn < span.begin:
+            return (f"timeline {record.timeline} begins on it at {span.begin}, after the "
+                    f"backup started at {record.start_lsn}")
+        return (f"it left timeline {record.timeline} at {span.end} while the backup ran "
+                f"({record.start_lsn} to {record.stop_lsn})")
+    return f"timeline {record.timeline} is not one of its ancestors"
 
 
 def _end(record: BackupRecord, kind: str) -> object:

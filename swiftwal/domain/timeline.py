@@ -148,6 +148,15 @@ class TimelineHistory:
         """Whether the path to this timeline holds ``lsn`` on ``timeline``."""
         return self.timeline_of(lsn) == timeline
 
+    def holds_range(self, start: Lsn, stop: Lsn, timeline: int) -> bool:
+        """Whether the path to this timeline holds everything from ``start`` to ``stop`` on
+        ``timeline``.  A ``stop`` equal to the switch point is still held: the record that
+        ends there was replayed on the parent before the child began."""
+        for span in self.spans():
+            if span.timeline == timeline:
+                return span.holds(start) and (span.end is None or stop <= span.end)
+        return False
+
 
 def history_of(timeline: int, histories: Mapping[int, TimelineHistory]) -> TimelineHistory:
     """The history of ``timeline`` from ``histories``; timeline 1 needs none."""

@@ -46,14 +46,16 @@ class WalChain:
 
 def latest_timeline(record: BackupRecord, histories: Mapping[int, TimelineHistory],
                     segments: Collection[Segment]) -> int:
-    """The highest timeline whose path passes through the backup's start
-    (what ``recovery_target_timeline = 'latest'`` follows)."""
+    """The highest timeline whose path holds the whole backup: what recovery from it
+    can follow to the end of the archive (PostgreSQL's ``'latest'`` takes the highest
+    timeline of all, which fails when that one left the backup's timeline while the
+    backup ran)."""
     candidates = {record.timeline} | set(histories) | {s.timeline for s in segments}
     for timeline in sorted(candidates, reverse=True):
         if timeline < record.timeline:
             break
         try:
-            if history_of(timeline, histories).passes_through(record.start_lsn, record.timeline):
+            if record.on_path_of(history_of(timeline, histories)):
                 return timeline
         except errors.InvalidHistory:
             continue

@@ -189,9 +189,14 @@ def archives(draw, max_timelines: int = 4, max_number: int = 24) -> Archive:
     base = datetime.datetime(2013, 8, 28, tzinfo=UTC)
     backups = []
     minutes = draw(st.lists(st.integers(0, 60 * 24 * 30), max_size=6, unique=True))
+    switches = sorted({begin[tl] for tl in range(2, n_timelines + 1)})
     for minute in minutes:
         tl = draw(st.integers(1, n_timelines))
         start = Lsn(draw(st.integers(begin[tl], max_number * size + size - 1)))
+        later = [p for p in switches if p > begin[tl]]
+        if later and draw(st.booleans()):  # running while a later timeline branched off
+            start = Lsn(max(begin[tl], draw(st.sampled_from(later))
+                            - draw(st.integers(1, size // 2))))
         key = BackupKey.from_datetime(base + datetime.timedelta(minutes=minute))
         backups.append(plain_backup(key, tl, start, size))
     now = base + datetime.timedelta(days=draw(st.integers(0, 40)))

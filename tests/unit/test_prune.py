@@ -15,6 +15,7 @@ from swiftwal.domain.timeline import HistoryEntry, TimelineHistory
 from swiftwal.domain.walnames import (BackupHistoryFile, HistoryFile, PartialSegment, Segment,
                                       parse_wal_filename)
 
+from .oracles import naive_on_path, path_of
 from .strategies import archives, plain_backup
 
 
@@ -35,21 +36,24 @@ def archives_and_policies(draw):
 
 # --- the naive oracle -------------------------------------------------------------------
 
-def naive_kept_backups(backups, policy):
+def naive_latest_timeline(archive):
+    return max([*archive.known_histories, *(b.timeline for b in archive.backups),
+                *(f.timeline for f in archive.wal_files if isinstance(f, Segment))])
+
+
+def naive_kept_backups(backups, policy, archive=None):
     by_age = sorted(backups, key=lambda b: (b.key, b.data_object))
     kept = by_age[len(by_age) - policy.keep_backups:] if policy.keep_backups < len(by_age) \
         else by_age
     if policy.keep_newer_than is not None:
         kept = kept + [b for b in by_age
                        if b.key.time >= policy.now - policy.keep_newer_than and b not in kept]
+    if archive is not None:
+        latest = naive_latest_timeline(archive)
+        on_latest = [b for b in by_age if naive_on_path(b, latest, archive.known_histories)]
+        if on_latest and not any(b in kept for b in on_latest):
+            kept = kept + [on_latest[-1]]
     return kept
-
-
-def path_of(history):
-    """(timeline, first lsn, end lsn or None) from the oldest ancestor to the timeline."""
-    points = [0] + [e.switch_lsn.value for e in history.entries] + [None]
-    owners = [e.parent for e in history.entries] + [history.timeline]
-    return [(owners[i], points[i], points[i + 1]) for i in range(len(owners))]
 
 
 def naive_needed_positions(archive, kept):
@@ -64,10 +68,10 @@ def naive_needed_positions(archive, kept):
         start = backup.start_lsn.value
         for history in archive.histories.values():  # the true histories, all of them
             path = path_of(history)
-            holder = next(tl for tl, begin, end in path
-                          if begin <= start and (end is None or start < end))
-            if holder != backup.timeline:
-                continue  # this timeline left before the backup started
+            holder, end = next((tl, end) for tl, begin, end in path
+                               if begin <= start and (end is None or start < end))
+            if holder != backup.timeline or (end is not None and backup.stop_lsn.value > end):
+                continue  # this timeline left before the backup ended
             for number in range(start // size, last + 1):
                 reader = next(tl for tl, begin, _ in reversed(path) if begin // size <= number)
                 needed.add((reader, number))
@@ -91,7 +95,7 @@ def test_prune_never_deletes_one_of_the_newest_keep_backups(case):
     assert not any(b in deleted for b in newest)
     assert sorted(plan.backups_to_delete + tuple(d.item for d in plan.keep_backups),
                   key=lambda b: b.key) == sorted(archive.backups, key=lambda b: b.key)
-    assert {d.item for d in plan.keep_backups} == set(naive_kept_backups(archive.backups, policy))
+    assert {d.item for d in plan.keep_backups} == set(naive_kept_backups(archive.backups, policy, archive))
     if archive.backups:
         assert plan.keep_backups
 
@@ -101,12 +105,12 @@ def test_prune_never_deletes_wal_needed_for_pitr_from_a_kept_backup(case):
     archive, policy = case
     size = archive.segment_size
     plan = plan_prune(archive.backups, archive.wal_files, policy, archive.known_histories, size)
-    needed = naive_needed_positions(archive, naive_kept_backups(archive.backups, policy))
+    needed = naive_needed_positions(archive, naive_kept_backups(archive.backups, policy, archive))
     for decision in plan.delete_wal:
         assert position(decision.item, size) not in needed, decision
     if archive.known_histories == archive.histories and archive.backups:
-        limit = min(b.start_segment.number(size) for b in naive_kept_backups(archive.backups,
-                                                                             policy))
+        limit = min(b.start_segment.number(size)
+                    for b in naive_kept_backups(archive.backups, policy, archive))
         kept_after = {position(d.item, size) for d in plan.keep_wal
                       if isinstance(d.item, Segment) and d.item.number(size) >= limit}
         present_needed = {position(f, size) for f in archive.wal_files
@@ -122,7 +126,7 @@ def test_prune_keeps_exactly_keep_wals_segments_before_the_oldest_kept_backup(ca
     if not archive.backups:
         return
     limit = min(b.start_segment.number(size)
-                for b in naive_kept_backups(archive.backups, policy))
+                for b in naive_kept_backups(archive.backups, policy, archive))
     kept = {d.item for d in plan.keep_wal}
     before = sorted((f.number(size), f.timeline, f) for f in archive.wal_files
                     if isinstance(f, Segment) and f.number(size) < limit)
