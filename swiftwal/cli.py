@@ -185,6 +185,11 @@ def entry() -> None:
 def _main(argv: list[str]) -> tuple[int, bool]:
     """The exit status, and whether the fast path answered."""
     debug = "--debug" in argv
+    if "--nagios" in argv:  # a monitoring plugin: one status line and 0..3, whatever fails
+        from swiftwal.commands import check_nagios
+
+        if check_nagios.wanted(argv):
+            return check_nagios.as_plugin(lambda: _run(argv), debug), False
     status = EXIT_INTERNAL
     fast = None
     try:

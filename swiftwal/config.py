@@ -64,12 +64,21 @@ KEYS: dict[str, tuple[str, bool]] = {
                        "(default 604800, 7 days)", False),
     "ENCRYPTION_KEY_FILE": ("file holding the 32-byte key that encrypts new objects "
                             "(AES-256-GCM); unset: no encryption", False),
+    "CHECK_ARCHIVE_WARNING": ("check --nagios: seconds since the last WAL segment was archived "
+                              "above which it warns (default 3600)", False),
+    "CHECK_ARCHIVE_CRITICAL": ("check --nagios: the same, critical (default 7200)", False),
+    "CHECK_BACKUP_WARNING": ("check --nagios: seconds since the newest backup finished above "
+                             "which it warns (default 93600, 26 hours)", False),
+    "CHECK_BACKUP_CRITICAL": ("check --nagios: the same, critical (default 180000, 50 hours)",
+                              False),
 }
 
 # How a command runs, not what it stores where.
 _NOT_THE_STORE = frozenset({
     "LOG_FORMAT", "TIMEOUT", "PARALLEL", "ARCHIVE_LOOKAHEAD", "RESTORE_PREFETCH", "CACHE_DIR",
-    "PG_BIN_DIR", "LARGE_OBJECT_SIZE", "SEGMENT_EXPIRY", "INSECURE", "OS_CACERT"})
+    "PG_BIN_DIR", "LARGE_OBJECT_SIZE", "SEGMENT_EXPIRY", "INSECURE", "OS_CACERT",
+    "CHECK_ARCHIVE_WARNING", "CHECK_ARCHIVE_CRITICAL", "CHECK_BACKUP_WARNING",
+    "CHECK_BACKUP_CRITICAL"})
 COMPRESSIONS = ("zstd", "gzip")
 LOG_FORMATS = ("console", "json")
 

@@ -1,13 +1,13 @@
 """check: is the server set up to archive into this store, and does the store do what
 swiftwal needs?  Phases: ask the server, judge its settings, probe the store, then
-archive one segment for real.  One finding per line with a hint; exit 1 on a failure."""
+archive one segment for real.  One finding per line with a hint; exit 1 on a failure.
+``--nagios`` is another check altogether: ``swiftwal.commands.check_nagios``."""
 from __future__ import annotations
 
 import io
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import time
 import uuid
@@ -15,11 +15,11 @@ from typing import Dict, List, Optional
 
 import attrs
 
+from swiftwal.adapters import psql
 from swiftwal.domain import errors, layout
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 PROBE_PREFIX = "swiftwal-check/"
-_SEP = "\x1f"
 _QUERY = ("SELECT current_setting('archive_mode'), current_setting('archive_command'), "
           "current_setting('wal_level'), current_setting('max_wal_senders'), "
           "(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), "
@@ -48,15 +48,26 @@ def add_arguments(commands, name: str) -> None:
     parser.add_argument("--host", "-H", help="connect to this host or socket directory")
     parser.add_argument("--port", "-p", help="connect to this port")
     parser.add_argument("--dbname", "-d", default="postgres", help="database to connect to")
-    parser.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
-                        help="how long to wait for the test segment to reach the store")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="how long to wait for the test segment to reach the store "
+                             "(default 60)")
     parser.add_argument("--no-archive-test", action="store_true",
                         help="skip the end-to-end test (it switches to a new WAL segment)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--nagios", action="store_true",
+                        help="only judge the ages of the last archived WAL and the newest backup "
+                        "(CHECK_* settings) as a Nagios/Icinga plugin: one status line, exit 0-3")
     parser.set_defaults(handler=run)
 
 
 def run(ctx, args) -> int:
+    if args.no_archive_test and args.timeout is not None:
+        raise errors.UsageError("--timeout has no effect with --no-archive-test",
+                                hint="it bounds the wait of the archive test")
+    if args.nagios:
+        from swiftwal.commands import check_nagios
+
+        return check_nagios.run(ctx, args)
     findings: List[Finding] = []
     server = _ask_server(ctx, args, findings)
     if server is not None:
@@ -82,24 +93,8 @@ def run(ctx, args) -> int:
 # -- the server ----------------------------------------------------------------------------
 
 def _psql(ctx, args, *commands: str) -> subprocess.CompletedProcess:
-    bin_dir = ctx.settings.get("PG_BIN_DIR")
-    psql = os.path.join(bin_dir, "psql") if bin_dir else shutil.which("psql")
-    if not psql or not os.access(psql, os.X_OK):
-        raise errors.ConfigError("psql not found", hint="install the PostgreSQL client tools "
-                                 "or set PG_BIN_DIR")
-    argv = [psql, "-X", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1", "-F", _SEP, "-d", args.dbname]
-    for option, value in (("--host", args.host), ("--port", args.port), ("--username", args.username)):
-        if value:
-            argv.append(f"{option}={value}")
-    for command in commands:
-        argv += ["-c", command]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-
-
-def _first_error(done: subprocess.CompletedProcess) -> str:
-    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-    return (lines[0].replace("psql: error: ", "").replace("ERROR:  ", "") if lines
-            else f"psql exited {done.returncode}")
+    return psql.run(ctx.settings, *commands, dbname=args.dbname, host=args.host, port=args.port,
+                    username=args.username)
 
 
 def _ask_server(ctx, args, findings: List[Finding]) -> Optional[Dict[str, object]]:
@@ -108,9 +103,9 @@ def _ask_server(ctx, args, findings: List[Finding]) -> Optional[Dict[str, object
     except (errors.ConfigError, OSError, subprocess.TimeoutExpired) as exc:
         findings.append(Finding("server", FAIL, f"cannot run psql: {exc}"))
         return None
-    fields = done.stdout.rstrip("\n").split(_SEP)
+    fields = done.stdout.rstrip("\n").split(psql.SEPARATOR)
     if done.returncode != 0 or len(fields) != 7:
-        findings.append(Finding("server", FAIL, f"cannot query the server: {_first_error(done)}",
+        findings.append(Finding("server", FAIL, f"cannot query the server: {psql.first_error(done)}",
                                 "give -H/-p/-U as for backup; the user must be able to log in"))
         return None
     mode, command, level, senders, replication, version, recovery = fields
@@ -233,10 +228,11 @@ def _archive_test(ctx, args) -> Finding:
         return Finding(name, FAIL, f"cannot switch WAL: {exc}")
     lines = done.stdout.split()
     if done.returncode != 0 or len(lines) < 2:
-        return Finding(name, FAIL, f"cannot switch WAL: {_first_error(done)}",
+        return Finding(name, FAIL, f"cannot switch WAL: {psql.first_error(done)}",
                        "run check as a superuser or grant EXECUTE on pg_switch_wal()")
     segment = lines[-1]
-    deadline = time.monotonic() + args.timeout
+    timeout = 60 if args.timeout is None else args.timeout
+    deadline = time.monotonic() + timeout
     candidates = layout.wal_candidates(segment, ctx.settings.compression)
     while True:
         for candidate in candidates:
@@ -247,5 +243,5 @@ def _archive_test(ctx, args) -> Finding:
                 pass
         if time.monotonic() > deadline:
             return Finding(name, FAIL, f"{segment} did not reach the store within "
-                           f"{args.timeout:g} s", "see the server log and pg_stat_archiver")
+                           f"{timeout:g} s", "see the server log and pg_stat_archiver")
         time.sleep(0.5)
