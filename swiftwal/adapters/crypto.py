@@ -99,8 +99,10 @@ def _aead(key: bytes):
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError:
-        raise ConfigError("encryption needs the cryptography package",
-                          hint="pip install cryptography next to swiftwal") from None
+        raise ConfigError("encryption needs the cryptography package: install swiftwal with its "
+                          "encryption extra",
+                          hint="pip install 'swiftwal[encryption]', or pip install cryptography "
+                               "next to swiftwal") from None
     return AESGCM(key)
 
 

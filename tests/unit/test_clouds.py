@@ -3,6 +3,7 @@ clear one-line errors for a missing cloud or a malformed file."""
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 import yaml
@@ -186,3 +187,13 @@ def test_missing_credentials_after_the_cloud_are_named(tmp_path):
     settings = load_settings({}, None, {"OS_CLOUD": "c", "OS_CLIENT_CONFIG_FILE": clouds})
     with pytest.raises(ConfigError, match="missing OS_USERNAME, OS_PASSWORD, CONTAINER"):
         from_config(settings, needs_container=True)
+
+
+def test_a_cloud_without_pyyaml_is_one_config_error_line_naming_the_extra(tmp_path, monkeypatch):
+    clouds = _write(tmp_path / "clouds.yaml", {"clouds": {"c": {"auth": {"auth_url": "http://k"}}}})
+    monkeypatch.setitem(sys.modules, "yaml", None)  # what a plain install, without PyYAML, has
+    settings = load_settings({}, None, {"OS_CLOUD": "c", "OS_CLIENT_CONFIG_FILE": clouds})
+    with pytest.raises(ConfigError) as caught:
+        from_config(settings, needs_container=False)
+    assert "swiftwal[clouds]" in caught.value.hint and "clouds extra" in caught.value.message
+    assert "\n" not in str(caught.value)

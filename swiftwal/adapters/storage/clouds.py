@@ -9,7 +9,8 @@ in a file of their own.  The cloud named by ``OS_CLOUD`` supplies the
 settings that are not set explicitly (config file, environment, options).
 
 ``cloud_settings`` is pure (documents in, ``KEYS`` values out); only
-``load_documents`` reads files.  PyYAML is imported only when a cloud is used.
+``load_documents`` reads files.  PyYAML, the ``clouds`` extra, is imported only when a
+cloud is used.
 """
 from __future__ import annotations
 
@@ -103,8 +104,12 @@ def _first_existing(paths: list[str]) -> str | None:
 
 
 def _parse(path: str) -> Any:
-    import yaml
-
+    try:
+        import yaml
+    except ImportError:  # PyYAML comes with the clouds extra, which a plain install lacks
+        raise ConfigError("OS_CLOUD needs PyYAML: install swiftwal with its clouds extra",
+                          hint="pip install 'swiftwal[clouds]', or pip install PyYAML "
+                               "next to swiftwal") from None
     try:
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
