@@ -22,6 +22,8 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
+    if name == "__version__":
+        return _version()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'swiftwal' has no attribute {name!r}")
@@ -32,5 +34,17 @@ def __getattr__(name: str):
     return value
 
 
+def _version() -> str:
+    """The installed distribution's version (setup.cfg is its one source)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("swiftwal")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        value = "unknown"
+    globals()["__version__"] = value
+    return value
+
+
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"__version__"})

@@ -36,7 +36,8 @@ EXIT_STATUSES: tuple[tuple[type[errors.SwiftwalError], int], ...] = (
 )
 # Run once per WAL file by PostgreSQL, and the workers they start on demand
 # (a call may wait for one to start): they log without importing structlog.
-LIGHT_COMMANDS = ("archive-wal", "restore-wal", "archive-worker", "restore-worker")
+WORKER_COMMANDS = ("archive-worker", "restore-worker")
+LIGHT_COMMANDS = ("archive-wal", "restore-wal", *WORKER_COMMANDS)
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 # During targeted recovery PostgreSQL ends recovery on 1..125 ("missing")
@@ -96,29 +97,83 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     import argparse
     import importlib
 
+    read: list[argparse.Namespace] = []
+
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str):  # one line, no usage dump
             raise errors.UsageError(message, hint=f"see '{self.prog} --help'")
 
+        def parse_known_args(self, args=None, namespace=None):
+            namespace = argparse.Namespace() if namespace is None else namespace
+            read.append(namespace)
+            return super().parse_known_args(args, namespace)
+
+        def json_requested(self) -> bool:
+            """Whether --json had been read when parsing stopped (a subcommand
+            parses into a namespace of its own, merged only once it succeeds)."""
+            return any(getattr(namespace, "json", False) for namespace in read)
+
+    class _Version(argparse.Action):
+        # Not argparse's "version" action: it wants the text while the parser is
+        # built, and reading the package metadata costs every worker's start.
+        def __init__(self, option_strings, dest, **kwargs):
+            super().__init__(option_strings, argparse.SUPPRESS, nargs=0, **kwargs)
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            import swiftwal
+
+            print(f"swiftwal {swiftwal.__version__}")
+            parser.exit()
+
     parser = _Parser(prog="swiftwal", description="PostgreSQL backups, WAL archiving and "
                      "point-in-time recovery into OpenStack Swift or a local directory.")
-    for flags, key, text in GLOBAL_OPTIONS:
-        if key == "":
-            parser.add_argument(*flags, action="store_true", help=text)
-        else:
-            parser.add_argument(*flags, help=text, choices=_CHOICES.get(key),
-                                metavar=_METAVARS.get(key))
+    parser.add_argument("--version", action=_Version, default=argparse.SUPPRESS,
+                        help="show the version and exit")
+    _add_global_options(parser, default=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     for name, module in _commands_to_register(argv).items():
         importlib.import_module(module).add_arguments(commands, name)
+    commands.choices = _ListedCommands(commands.choices)
+    for command in {id(p): p for p in commands.choices.values()}.values():
+        group = command.add_argument_group("options of every command (also before it)")
+        _add_global_options(group, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(container, default) -> None:
+    """GLOBAL_OPTIONS on the main parser, or after a command (``default``
+    SUPPRESS: only an option given there overrides the one before the command).
+    A command's own option keeps its flag: ``backup -c`` is the checkpoint."""
+    import argparse
+
+    for flags, key, text in GLOBAL_OPTIONS:
+        dest = flags[0][2:].replace("-", "_")
+        if key == "":
+            settings = dict(action="store_true")
+        else:
+            settings = dict(choices=_CHOICES.get(key), metavar=_METAVARS.get(key))
+        for kept in (flags, *((flag,) for flag in flags)):
+            try:
+                container.add_argument(*kept, dest=dest, default=default, help=text, **settings)
+                break
+            except argparse.ArgumentError:  # taken by the command: only the other flag
+                continue
+
+
+class _ListedCommands(dict):
+    """The commands argparse names when one is mistyped: every command but the
+    workers, which archive-wal and restore-wal start and nobody types."""
+
+    def __iter__(self):
+        return (name for name in super().__iter__() if name not in WORKER_COMMANDS)
 
 
 def split_global_options(argv: Sequence[str]):
     """``(settings from options, config file, switches, the rest from the
     command on)`` without argparse, or None for anything but plain
-    ``--opt value`` / ``--opt=value`` options before a command."""
+    ``--opt value`` / ``--opt=value`` options before a command and no
+    option after it (argparse decides which command's option that is)."""
     flags = {flag: (key, names[0]) for names, key, _ in GLOBAL_OPTIONS for flag in names}
     values: dict[str, str | None] = {}
     switches: set[str] = set()
@@ -147,6 +202,8 @@ def split_global_options(argv: Sequence[str]):
             return None
         else:
             values[key] = value
+    if any(word.startswith("-") for word in argv[index + 1:]):
+        return None
     return values, config_file, switches, list(argv[index:])
 
 
@@ -233,19 +290,30 @@ def _run(argv: list[str]) -> int:
     from swiftwal import config, events, logs
     from swiftwal.commands.context import Context
 
-    args = build_parser(argv).parse_args(argv)
-    settings = config.load_settings(cli_settings(args), args.config, os.environ)
-    fmt = settings.log_format or "console"
-    logs.configure(fmt, args.verbose or args.debug, light=args.command in LIGHT_COMMANDS)
-    context = Context(settings=settings, verbose=args.verbose, debug=args.debug)
-    for warning in settings.warnings:
-        context.log.warning(events.CONFIG_WARNING, msg=warning)
+    parser = build_parser(argv)
     try:
+        args = parser.parse_args(argv)
+    except errors.UsageError as error:
+        if parser.json_requested():
+            print_json_error(error)
+        raise
+    context = fmt = None
+    try:
+        settings = config.load_settings(cli_settings(args), args.config, os.environ)
+        fmt = settings.log_format or "console"
+        logs.configure(fmt, args.verbose or args.debug, light=args.command in LIGHT_COMMANDS)
+        context = Context(settings=settings, verbose=args.verbose, debug=args.debug)
+        for warning in settings.warnings:
+            context.log.warning(events.CONFIG_WARNING, msg=warning)
         return args.handler(context, args)
     except errors.SwiftwalError as error:
-        if fmt == "json":
+        if context is not None and fmt == "json":
             context.log.error(events.COMMAND_FAILED, command=args.command,
                               error_code=error.code, msg=error.message)
+        # Standard output holds one JSON document: a report already printed
+        # (verify's, naming the backups that fail) stands for the error.
+        if getattr(args, "json", False) and not (context is not None and context.printed):
+            print_json_error(error)
         raise
 
 
@@ -256,7 +324,19 @@ def _report(error: errors.SwiftwalError, debug: bool, argv: list[str]) -> int:
         traceback.print_exc()
     hint = f" (hint: {error.hint})" if error.hint else ""
     print(f"swiftwal: error: {printable(error.message)}{printable(hint)}", file=sys.stderr)
+    return status_of(error)
+
+
+def status_of(error: errors.SwiftwalError) -> int:
     return getattr(error, "exit_status", None) or exit_status(error)
+
+
+def print_json_error(error: errors.SwiftwalError) -> None:
+    """The error of a command run with --json, as docs/schemas/error.json."""
+    import json
+
+    print(json.dumps({"error": {"status": status_of(error), "kind": error.code,
+                                "message": error.message, "hint": error.hint}}))
 
 
 def printable(text: str) -> str:

@@ -17,6 +17,7 @@ class Context:
     out: TextIO = attrs.field(factory=lambda: sys.stdout)
     _storage: object = None
     _log: object = None
+    printed: bool = attrs.field(default=False, init=False)  # anything on ``out`` yet
 
     @property
     def log(self):
@@ -32,6 +33,7 @@ class Context:
         return self._storage
 
     def print(self, text: str = "") -> None:
+        self.printed = True
         print(text, file=self.out)
 
 

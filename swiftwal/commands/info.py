@@ -9,7 +9,7 @@ from typing import Dict, List, Mapping, Optional
 
 from swiftwal.commands import catalog
 from swiftwal.commands.listing import human_size
-from swiftwal.domain.errors import SwiftwalError
+from swiftwal.domain.errors import SwiftwalError, UsageError
 from swiftwal.domain.timeline import TimelineHistory
 from swiftwal.domain.walchain import wal_chain
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, wal_order_key
@@ -23,12 +23,17 @@ def add_arguments(commands, name: str) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--keep-backups", type=int, metavar="N",
                         help="show what 'prune --keep-backups N' would delete")
-    parser.add_argument("--keep-wals", type=int, default=0, metavar="N")
+    parser.add_argument("--keep-wals", type=int, metavar="N")
     parser.add_argument("--keep-days", type=float, metavar="N")
     parser.set_defaults(handler=run)
 
 
 def run(ctx, args) -> int:
+    unused = [flag for flag, value in (("--keep-wals", args.keep_wals),
+                                       ("--keep-days", args.keep_days)) if value is not None]
+    if unused and args.keep_backups is None:
+        raise UsageError(f"{unused[0]} has no effect without --keep-backups",
+                         hint="it shapes the preview of 'prune --keep-backups N'")
     storage = ctx.storage
     now = datetime.datetime.now(datetime.timezone.utc)
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
@@ -132,7 +137,7 @@ def _prune_preview(args, backups, wal, now, segment_size, histories) -> Optional
     from swiftwal.commands.prune import plan_json
     from swiftwal.domain.prune import PrunePolicy, plan_prune
 
-    policy = PrunePolicy(keep_backups=args.keep_backups, keep_wals=args.keep_wals,
+    policy = PrunePolicy(keep_backups=args.keep_backups, keep_wals=args.keep_wals or 0,
                          keep_newer_than=None if args.keep_days is None
                          else datetime.timedelta(days=args.keep_days), now=now)
     plan = plan_prune(backups, [w.wal_file for w in wal], policy, histories=histories,

@@ -43,6 +43,18 @@ def add_arguments(commands, name: str) -> None:
 def run(ctx, args) -> int:
     from swiftwal.adapters.restore_target import prepare_restore_target
 
+    if args.no_recovery_settings:
+        # A time, LSN or timeline target still chooses the backup; these only go into
+        # the settings that are not written.
+        unused = [flag for flag, value in (("--standby", args.standby),
+                                           ("--target-action", args.target_action),
+                                           ("--target-name", args.target_name),
+                                           ("--target-xid", args.target_xid))
+                  if value not in (None, False)]
+        if unused:
+            raise errors.UsageError(f"{unused[0]} has no effect with --no-recovery-settings",
+                                    hint="write the recovery settings yourself, or leave out "
+                                         "--no-recovery-settings")
     started = time.monotonic()
     target = RecoveryTarget.build(args.target_time, args.target_name, args.target_lsn,
                                   args.target_xid, args.target_action, args.target_timeline,

@@ -30,7 +30,7 @@ CHUNK = 1 << 20
 
 def add_arguments(commands, name: str) -> None:
     parser = commands.add_parser(name, help="check that a backup and the WAL it needs can be restored")
-    parser.add_argument("key", nargs="?", default="latest",
+    parser.add_argument("key", nargs="?",
                         help="the backup to check (default: latest)")
     parser.add_argument("--all", action="store_true", help="check every backup")
     parser.add_argument("--full", action="store_true",
@@ -182,13 +182,16 @@ def _check_wal_object(storage, item, key: bytes | None = None) -> list[str]:
 
 
 def run(ctx, args) -> int:
+    if args.all and args.key is not None:
+        raise errors.UsageError(f"the backup key {args.key} has no effect with --all",
+                                hint="give a backup key or --all")
     storage = ctx.storage
     if args.all:
         records = catalog.load_backups(storage)
         if not records:
             raise errors.BackupNotFound(f"there is no backup in {storage.describe()}")
     else:
-        records = [catalog.find_backup(storage, args.key)]
+        records = [catalog.find_backup(storage, args.key or "latest")]
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     from swiftwal.adapters.crypto import configured_key, encrypted, record_metadata
 
