@@ -181,10 +181,14 @@ def _startup_failure(options: BasebackupOptions, exit_code: int, stderr_tail: st
     if _TABLESPACE_REFUSAL in stderr_tail:
         names = tablespace_names(options)
         shown = ", ".join(names) if names else "names unknown"
-        return ConfigError(f"the database has tablespaces ({shown}): swiftwal backs up only "
-                           "databases without tablespaces",
-                           hint="pg_basebackup writes one tar per tablespace, which cannot "
-                                "go to standard output")
+        return ConfigError(f"the database has tablespaces ({shown}): backups of a cluster "
+                           "with tablespaces are not supported yet",
+                           hint="move what they hold into pg_default (ALTER TABLE, INDEX and "
+                                "MATERIALIZED VIEW ALL IN TABLESPACE ... SET TABLESPACE "
+                                "pg_default in each database, ALTER DATABASE ... SET TABLESPACE "
+                                "pg_default) and drop them, or take base backups with "
+                                "pg_basebackup -D yourself: archive-wal and restore-wal work "
+                                "with tablespaces")
     if exit_code == 0:
         return IntegrityError("pg_basebackup exited 0 but wrote no backup")
     return ToolFailed("pg_basebackup", exit_code, stderr_tail)
