@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 
-def write_file(path: str, data, *, durable: bool = False) -> None:
-    """``data`` into a new file ``path`` (created 0600, never through a
-    symbolic link); ``durable``: fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+def write_file(path: str, data, *, durable: bool = False, mode: int = 0o600) -> None:
+    """``data`` into a new file ``path`` (created ``mode``, less the umask, never
+    through a symbolic link); ``durable``: fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         view = memoryview(data)
         while view:
@@ -23,12 +23,13 @@ def write_file(path: str, data, *, durable: bool = False) -> None:
         os.close(fd)
 
 
-def write_atomically(path: str, data, temp: str, *, durable: bool = True) -> None:
+def write_atomically(path: str, data, temp: str, *, durable: bool = True,
+                     mode: int = 0o600) -> None:
     """Write ``data`` to ``temp`` (same directory as ``path``) and rename it to
     ``path``; ``durable``: fsync the file before and the directory after, so
     it survives a crash.  On any failure ``temp`` is removed and the error raised."""
     try:
-        write_file(temp, data, durable=durable)
+        write_file(temp, data, durable=durable, mode=mode)
         os.rename(temp, path)
     except BaseException:
         try:

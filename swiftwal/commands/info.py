@@ -25,6 +25,9 @@ def add_arguments(commands, name: str) -> None:
                         help="show what 'prune --keep-backups N' would delete")
     parser.add_argument("--keep-wals", type=int, metavar="N")
     parser.add_argument("--keep-days", type=float, metavar="N")
+    parser.add_argument("--prometheus", metavar="FILE",
+                        help="write the report to FILE for node_exporter's textfile collector "
+                        "(replaced atomically) instead of showing it")
     parser.set_defaults(handler=run)
 
 
@@ -34,6 +37,11 @@ def run(ctx, args) -> int:
     if unused and args.keep_backups is None:
         raise UsageError(f"{unused[0]} has no effect without --keep-backups",
                          hint="it shapes the preview of 'prune --keep-backups N'")
+    if args.prometheus:
+        from swiftwal.adapters import metrics
+
+        metrics.require_client()
+        metrics.check_target(args.prometheus)
     storage = ctx.storage
     now = datetime.datetime.now(datetime.timezone.utc)
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
@@ -45,9 +53,11 @@ def run(ctx, args) -> int:
     report = summarise(backups, wal, now, segment_size, histories)
     report["store"] = storage.describe()
     report["prune"] = _prune_preview(args, backups, wal, now, segment_size, histories)
+    if args.prometheus:
+        metrics.publish(ctx, report, args.prometheus)
     if args.json:
         ctx.print(json.dumps(report, indent=2))
-    else:
+    elif not args.prometheus:
         for line in render(report):
             ctx.print(line)
     return 0
