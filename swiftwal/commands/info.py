@@ -78,6 +78,7 @@ def summarise(backups, wal, now: datetime.datetime, segment_size: int,
     return {
         "format": INFO_FORMAT,
         "now": now.isoformat(),
+        "recovery_window": windows_json(backups, segments, histories or {}, segment_size),
         "backups": {
             "count": len(backups),
             "stored_bytes": sum(b.stored_size or 0 for b in backups),
@@ -98,6 +99,16 @@ def summarise(backups, wal, now: datetime.datetime, segment_size: int,
                              segment_size)
                  if backups else find_gaps([w.wal_file for w in segments], 0, segment_size)),
     }
+
+
+def windows_json(backups, segments, histories: Mapping[int, TimelineHistory],
+                 segment_size: int) -> List[dict]:
+    """Per timeline, the earliest and latest point in time recovery can reach now."""
+    from swiftwal.domain.recoverable import recoverable_windows
+
+    stored = {w.wal_file: w.last_modified for w in segments}
+    return [w.to_json_dict() for w in recoverable_windows(backups, stored, histories,
+                                                          segment_size)]
 
 
 def backup_gaps(backups, segments: List[Segment], histories: Mapping[int, TimelineHistory],
@@ -144,17 +155,21 @@ def find_gaps(segments: List[Segment], from_number: int, segment_size: int) -> L
 def _prune_preview(args, backups, wal, now, segment_size, histories) -> Optional[dict]:
     if args.keep_backups is None or not backups:
         return None
-    from swiftwal.commands.prune import plan_json
+    from swiftwal.commands.prune import window_of
     from swiftwal.domain.prune import PrunePolicy, plan_prune
 
     policy = PrunePolicy(keep_backups=args.keep_backups, keep_wals=args.keep_wals or 0,
-                         keep_newer_than=None if args.keep_days is None
-                         else datetime.timedelta(days=args.keep_days), now=now)
+                         recovery_window=window_of(args.keep_days), now=now)
     plan = plan_prune(backups, [w.wal_file for w in wal], policy, histories=histories,
                       segment_size=segment_size)
-    delete = plan_json(plan, True)
-    return {"delete_backups": [d["name"] for d in delete["backups"]["delete"]],
-            "delete_wal_count": len(delete["wal"]["delete"])}
+    doomed = set(plan.wal_to_delete)
+    left = [w for w in wal if isinstance(w.wal_file, Segment) and w.wal_file not in doomed]
+    kept = [d.item for d in plan.keep_backups]
+    return {"delete_backups": [str(b.key) for b in plan.backups_to_delete],
+            "keep_backups": [str(b.key) for b in kept],
+            "delete_wal_count": len(plan.delete_wal),
+            "recovery_window": windows_json(kept, left, histories, segment_size),
+            "warnings": list(plan.warnings)}
 
 
 def _duration(seconds: Optional[float]) -> str:
@@ -189,8 +204,23 @@ def render(report: dict) -> List[str]:
                          f"{gap['timeline']}: {gap['first']} to {gap['last']}")
     else:
         lines.append("Gaps:           none")
+    for window in report["recovery_window"]:
+        lines.append(f"Recoverable:    {_window_text(window)}")
     prune = report["prune"]
     if prune is not None:
         shown = ", ".join(prune["delete_backups"]) or "no backup"
         lines.append(f"Next prune:     would delete {shown} and {prune['delete_wal_count']} WAL files")
+        lines.append(f"                would keep {', '.join(prune['keep_backups'])}")
+        for window in prune["recovery_window"]:
+            lines.append(f"  afterwards:   {_window_text(window)}")
+        lines.extend(f"  warning:      {warning}" for warning in prune["warnings"])
     return lines
+
+
+def _window_text(window: dict) -> str:
+    where = f"timeline {window['timeline']}: "
+    if window["earliest"] is None:
+        return where + "nothing (no backup with the WAL to become consistent)"
+    latest = window["latest"] or "an unknown time"
+    return (where + f"from {window['earliest']} (backup {window['earliest_backup']}) "
+            f"to {latest} (WAL {window['latest_segment']})")

@@ -1,4 +1,4 @@
-"""prune --keep-backups N --keep-wals N [--keep-days N] [--dry-run] [--force].
+"""prune --keep-backups N --keep-wals N [--keep-days D] [--dry-run] [--force].
 
 Also removes what interrupted backups left under ``backups/<KEY>/`` (no
 ``backup.json``), once they are old enough that no backup can still be
@@ -30,8 +30,10 @@ def add_arguments(commands, name: str) -> None:
                         help="how many of the most recent backups to keep (at least 1)")
     parser.add_argument("--keep-wals", type=int, default=0, metavar="N",
                         help="extra WAL segments kept before the oldest kept backup (0: only what PITR needs)")
-    parser.add_argument("--keep-days", type=float, metavar="N",
-                        help="also keep every backup newer than N days")
+    parser.add_argument("--keep-days", type=float, metavar="D",
+                        help="recovery window: keep every point in time of the last D days "
+                             "recoverable (the backups started inside it, the newest one that "
+                             "ended before it, and their WAL)")
     parser.add_argument("--interrupted-after", type=float, default=DEFAULT_INTERRUPTED_HOURS,
                         metavar="HOURS",
                         help="remove leftovers of backups without metadata whose last write is older "
@@ -50,7 +52,7 @@ def run(ctx, args) -> int:
         raise errors.UsageError("--interrupted-after must not be negative")
     policy = PrunePolicy(
         keep_backups=args.keep_backups, keep_wals=args.keep_wals,
-        keep_newer_than=datetime.timedelta(days=args.keep_days) if args.keep_days is not None else None,
+        recovery_window=window_of(args.keep_days),
         now=now)
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     backups = catalog.load_backups(storage)
@@ -95,6 +97,16 @@ def run(ctx, args) -> int:
                  backups_deleted=len(plan.delete_backups), wal_deleted=len(plan.delete_wal),
                  interrupted_backups_deleted=len(stale))
     return 0
+
+
+def window_of(days) -> datetime.timedelta | None:
+    """``--keep-days`` as a recovery window."""
+    if days is None:
+        return None
+    if not days >= 0 or days > 36500:  # also refuses nan
+        raise errors.UsageError(f"--keep-days must be a number of days from 0 to 36500, "
+                                f"not {days:g}")
+    return datetime.timedelta(days=days)
 
 
 def refuse_losing_the_last_good_backup(storage, plan, wal, histories) -> None:

@@ -3,18 +3,24 @@
 The rules, in order:
 
 1. The newest ``keep_backups`` backups are kept (at least one: a plan never
-   deletes every backup), and with ``keep_newer_than`` also every backup that
-   started less than that long before ``now``.  The other backups go.
-2. Every segment recovery from a kept backup may read is kept: from the
-   backup's start segment onwards, on its own timeline and on every timeline
-   whose path passes through the backup's start (``BackupRecord.needed_for_pitr``).
-3. ``keep_wals`` more segments are kept: the newest of the remaining segments
-   that lie before the oldest kept backup's start segment, by position then
-   timeline.  With ``keep_wals=0`` every other segment goes.
-4. Recovery along the newest timeline stays possible: when no backup the rules
+   deletes every backup).
+2. With a ``recovery_window`` D, every point in time of the last D days stays
+   recoverable along the newest timeline (and along the timeline of every backup
+   started inside the window): every backup that started inside the window is
+   kept, and so is the newest backup on that timeline's path that ended before
+   the window began, with every backup on the path newer than it.  Without such a
+   backup, every backup on the path is kept.
+3. Recovery along the newest timeline stays possible: when no backup the rules
    above keep lies wholly on its path (``recovery.on_path``), the newest backup
    that does is kept too; when none does, the plan says so in ``warnings``.
-5. Timeline history files are never deleted; ``.backup`` and ``.partial``
+   The other backups go.
+4. Every segment recovery from a kept backup may read is kept: from the
+   backup's start segment onwards, on its own timeline and on every timeline
+   whose path holds the whole backup (``BackupRecord.needed_for_pitr``).
+5. ``keep_wals`` more segments are kept: the newest of the remaining segments
+   that lie before the oldest kept backup's start segment, by position then
+   timeline.  With ``keep_wals=0`` every other segment goes.
+6. Timeline history files are never deleted; ``.backup`` and ``.partial``
    files follow the decision for their segment.  With no backup at all,
    nothing is deleted.
 """
@@ -43,26 +49,47 @@ def _count(minimum: int):
     return check
 
 
+def _duration(instance: object, attribute: attrs.Attribute,
+              value: Optional[datetime.timedelta]) -> None:
+    if value is not None and (not isinstance(value, datetime.timedelta)
+                              or value < datetime.timedelta(0)):
+        raise InvalidPolicy(f"invalid {attribute.name.replace('_', '-')} {value!r}: "
+                            "must be a duration of zero or more")
+
+
 @attrs.frozen
 class PrunePolicy:
-    """How much to keep.  ``now`` is passed in: the domain never reads a clock."""
+    """How much to keep.  ``now`` is passed in: the domain never reads a clock.
+
+    ``keep_newer_than`` is the name ``recovery_window`` had before it kept a window
+    recoverable (it kept only the backups started inside it); it means the same now."""
 
     keep_backups: int = attrs.field(validator=_count(1))
     keep_wals: int = attrs.field(validator=_count(0))
-    keep_newer_than: Optional[datetime.timedelta] = None
+    keep_newer_than: Optional[datetime.timedelta] = attrs.field(default=None,
+                                                                validator=_duration)
     now: Optional[datetime.datetime] = None
+    recovery_window: Optional[datetime.timedelta] = attrs.field(default=None,
+                                                                validator=_duration)
 
     def __attrs_post_init__(self) -> None:
         if self.keep_newer_than is not None:
-            if (not isinstance(self.keep_newer_than, datetime.timedelta)
-                    or self.keep_newer_than < datetime.timedelta(0)):
-                raise InvalidPolicy(f"invalid keep-newer-than {self.keep_newer_than!r}: "
-                                    "must be a duration of zero or more")
-            if self.now is None:
-                raise InvalidPolicy("keep-newer-than needs the current time (now)")
+            if self.recovery_window is not None and self.recovery_window != self.keep_newer_than:
+                raise InvalidPolicy("give recovery-window or its old name keep-newer-than, "
+                                    "not both")
+            object.__setattr__(self, "recovery_window", self.keep_newer_than)
+        if self.recovery_window is not None and self.now is None:
+            raise InvalidPolicy("recovery-window needs the current time (now)")
         if self.now is not None and (not isinstance(self.now, datetime.datetime)
                                      or self.now.utcoffset() is None):
             raise InvalidPolicy(f"invalid now {self.now!r}: must be an aware datetime")
+
+    @property
+    def window_start(self) -> Optional[datetime.datetime]:
+        """The earliest point in time that must stay recoverable (None: no window)."""
+        if self.recovery_window is None or self.now is None:
+            return None
+        return self.now - self.recovery_window
 
 
 Item = Union[BackupRecord, WalFile]
@@ -194,12 +221,9 @@ def _split_backups(ordered: Sequence[BackupRecord], policy: PrunePolicy,
     reasons: Dict[int, str] = {}
     for index in range(max(0, len(ordered) - policy.keep_backups), len(ordered)):
         reasons[index] = f"one of the newest {policy.keep_backups} backups"
-    cutoff = None
-    if policy.keep_newer_than is not None and policy.now is not None:
-        cutoff = policy.now - policy.keep_newer_than
-        for index, backup in enumerate(ordered):
-            if index not in reasons and backup.key.time >= cutoff:
-                reasons[index] = f"newer than {policy.keep_newer_than}"
+    start = policy.window_start
+    if start is not None:
+        _keep_window(ordered, policy, histories, latest, start, reasons)
     # The newest timeline is the archive's present: a point on it must stay recoverable
     # even when every backup the rules keep was taken before it branched off, or while
     # it did (a backup that straddles its switch point cannot be recovered along it).
@@ -216,10 +240,35 @@ def _split_backups(ordered: Sequence[BackupRecord], policy: PrunePolicy,
             keep.append(Decision(backup, reasons[index]))
         else:
             reason = f"older than the newest {policy.keep_backups} backups"
-            if cutoff is not None:
-                reason += f" and than {policy.keep_newer_than}"
+            if start is not None:
+                reason += f" and not needed for the recovery window of {policy.recovery_window}"
             delete.append(Decision(backup, reason))
     return keep, delete, warnings
+
+
+def _keep_window(ordered: Sequence[BackupRecord], policy: PrunePolicy,
+                 histories: Mapping[int, TimelineHistory], latest: int,
+                 start: datetime.datetime, reasons: Dict[int, str]) -> None:
+    """Rule 2: mark what keeps every point since ``start`` recoverable."""
+    window = policy.recovery_window
+    inside = [i for i, b in enumerate(ordered) if b.key.time >= start]
+    for index in inside:
+        reasons.setdefault(index, f"started inside the recovery window of {window}")
+    for timeline in sorted({latest} | {ordered[i].timeline for i in inside}):
+        path = [i for i, b in enumerate(ordered) if on_path(b, timeline, histories)]
+        # A backup whose end is unknown (0.2.2) cannot prove it ended before the window.
+        ended = [i for i in path if ordered[i].finished_at is not None
+                 and ordered[i].finished_at <= start]
+        anchor = ended[-1] if ended else None
+        for index in path:
+            if anchor is None:
+                reasons.setdefault(index, f"no backup on timeline {timeline}'s path ended "
+                                          f"before the recovery window of {window}: all kept")
+            elif index == anchor:
+                reasons.setdefault(index, f"the newest backup on timeline {timeline}'s path "
+                                          f"that ended before the recovery window of {window}")
+            elif index > anchor:
+                reasons.setdefault(index, f"ended inside the recovery window of {window}")
 
 
 def _needed_from(kept: Sequence[BackupRecord], timelines: Iterable[int],

@@ -45,11 +45,17 @@ def naive_kept_backups(backups, policy, archive=None):
     by_age = sorted(backups, key=lambda b: (b.key, b.data_object))
     kept = by_age[len(by_age) - policy.keep_backups:] if policy.keep_backups < len(by_age) \
         else by_age
-    if policy.keep_newer_than is not None:
-        kept = kept + [b for b in by_age
-                       if b.key.time >= policy.now - policy.keep_newer_than and b not in kept]
+    latest = naive_latest_timeline(archive) if archive is not None else 1
+    histories = archive.known_histories if archive is not None else {}
+    if policy.recovery_window is not None:
+        start = policy.now - policy.recovery_window
+        inside = [b for b in by_age if b.key.time >= start]
+        kept = kept + inside
+        for timeline in {latest} | {b.timeline for b in inside}:
+            path = [b for b in by_age if naive_on_path(b, timeline, histories)]
+            ended = [n for n, b in enumerate(path) if b.finished_at <= start]
+            kept = kept + path[ended[-1] if ended else 0:]
     if archive is not None:
-        latest = naive_latest_timeline(archive)
         on_latest = [b for b in by_age if naive_on_path(b, latest, archive.known_histories)]
         if on_latest and not any(b in kept for b in on_latest):
             kept = kept + [on_latest[-1]]
