@@ -22,6 +22,14 @@ def read_metrics(path: str) -> dict:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
+def labelled(path: str, label: str) -> dict:
+    with open(path) as handle:
+        text = handle.read()
+    return {(sample.name, sample.labels[label]): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples
+            if label in sample.labels}
+
+
 def unix(text: str) -> float:
     return datetime.datetime.fromisoformat(text).timestamp()
 
@@ -51,11 +59,12 @@ def test_the_textfile_says_what_info_says_and_is_replaced_whole(tmp_path, swiftw
     # The two runs are moments apart: their ages differ by about that.
     assert 0 <= wal["age_s"] - found["swiftwal_wal_last_archived_age_seconds"] < 60
     assert 0 <= backups["newest"]["age_s"] - found["swiftwal_backup_newest_age_seconds"] < 60
-    window = info.get("recovery_window") or []
-    for item in window:
-        if item["latest"] is not None:
-            assert unix(item["latest"]) in [v for k, v in found.items()
-                                            if k == "swiftwal_recovery_window_end_timestamp_seconds"]
+    windows = labelled(path, "timeline")
+    for item in info.get("recovery_window") or []:  # a key info may not have yet
+        for end, moment in (("start", item["earliest"]), ("end", item["latest"])):
+            name = f"swiftwal_recovery_window_{end}_timestamp_seconds"
+            assert windows.get((name, str(item["timeline"]))) == (
+                None if moment is None else unix(moment))
     assert found["swiftwal_archive_failures_total"] == 0
     assert found["swiftwal_archive_last_failure_timestamp_seconds"] == 0
     assert os.stat(path).st_mode & 0o777 == 0o644
