@@ -21,7 +21,8 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-@pytest.mark.parametrize("name", ["list-backups", "list-wal", "prune", "verify", "check", "info"])
+@pytest.mark.parametrize("name", ["list-backups", "list-wal", "prune", "verify", "check", "info",
+                                  "error"])
 def test_schemas_are_valid_draft_2020_12(name):
     validator(name)
 
@@ -51,3 +52,20 @@ def test_real_outputs_match_their_schemas(tmp_path, swiftwal_bin, swift, pg_fact
     assert info["backups"]["count"] == 2 and len(info["prune"]["delete_backups"]) == 1
     # The schemas must be able to fail: a known-bad document is refused.
     assert list(validator("info").iter_errors({**info, "gaps": [{"timeline": 0}]}))
+
+
+def test_failures_under_json_match_the_error_schema(tmp_path, swiftwal_bin):
+    store = make_store("local", str(make_reachable(tmp_path / "store")), swiftwal_bin)
+    failures = {
+        "backup-not-found": store.run("verify", "--json", check=False),
+        "usage": store.run("info", "--json", "--keep-wals", "2", check=False),
+        "config": store.run("list-wal", "--json", check=False,
+                            extra_config=str(tmp_path / "missing.conf")),
+    }
+    for kind, result in failures.items():
+        document = json.loads(result.stdout)
+        errors = sorted(validator("error").iter_errors(document), key=str)
+        assert not errors, f"{kind}: {[e.message for e in errors]}"
+        assert document["error"]["kind"] == kind and document["error"]["status"] == result.returncode
+        assert result.stderr.startswith("swiftwal: error: ") and len(result.stderr.splitlines()) == 1
+    assert list(validator("error").iter_errors({"error": {**document["error"], "status": "3"}}))
