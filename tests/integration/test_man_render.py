@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.unit.test_man_page import REQUIRED_SECTIONS
+from tests.unit.test_man_page import REQUIRED_SECTIONS, _builder
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "swiftwal.1"
@@ -45,11 +45,22 @@ def test_man_shows_the_version_of_setup_cfg_and_the_date():
 
 
 def test_man_shows_numbered_steps_as_numbers():
-    text = render(PAGE)
-    quick_start = text[text.index("\nQUICK START\n"):]
-    quick_start = quick_start[:re.search(r"\n[A-Z][^a-z\n]*\n", quick_start[1:]).start() + 1]
-    steps = re.findall(r"^ +(\d+)\. +\S", quick_start, flags=re.MULTILINE)
-    assert steps == ["1", "2", "3"], quick_start
-    # the step's code stays under the step, indented past its text
-    assert re.search(r"^ {7}1\. +Write the config file.*\n\n {11,}OS_AUTH_URL=", quick_start,
-                     flags=re.MULTILINE), quick_start
+    manual = (ROOT / "docs" / "manual.md").read_text(encoding="utf-8")
+    written = re.findall(r"^(\d+)\. ", manual, flags=re.MULTILINE)
+    # a step follows a blank line or a heading; filling may also start a paragraph's line with "3."
+    shown = re.findall(r"\n(?:|[A-Z][^a-z\n]*)\n {7}(\d+)\. +\S", render(PAGE))
+    assert written and shown == written
+
+
+def test_what_is_under_a_step_stays_under_it(tmp_path):
+    builder = _builder()
+    page = tmp_path / "steps.1"
+    page.write_text(builder.to_roff(
+        "# t\n\nsummary\n\n## Steps\n\n1. First:\n\n        code line\n\n   then this.\n"
+        "2. Second.\n\nAfter.\n"), encoding="utf-8")
+    lines = [line for line in render(page).splitlines() if line.strip()]
+    body = lines[lines.index("STEPS") + 1:]
+    indents = {line.strip(): len(line) - len(line.lstrip()) for line in body}
+    step = indents["1.  First:"]
+    assert indents["code line"] > indents["then this."] > step == indents["2.  Second."]
+    assert indents["After."] == step
