@@ -46,6 +46,13 @@ def _text(lines: list[str]) -> list[str]:
     return [_line(text) for text in _inline("\n".join(lines)).split("\n")]
 
 
+def _interrupts(line: str, in_list: bool) -> bool:
+    # as in CommonMark: outside a list, a wrapped line such as "3. It does" goes on with its
+    # paragraph; only a bullet or a list starting at 1 begins a list there
+    item = LIST_ITEM.match(line)
+    return bool(item) and (in_list or item.group(2) in (None, "1"))
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -108,7 +115,8 @@ def to_roff(markdown: str, date: str = "", version: str = "") -> str:
         paragraph = [line.strip()]
         index += 1
         while index < len(lines) and lines[index].strip() \
-                and not lines[index].startswith(("#", "    ")) and not LIST_ITEM.match(lines[index]):
+                and not lines[index].startswith(("#", "    ")) \
+                and not _interrupts(lines[index], in_item):
             paragraph.append(lines[index].strip())
             index += 1
         block = [".PP", *_text(paragraph)]

@@ -71,6 +71,11 @@ def test_numbered_steps_keep_their_numbers_and_what_is_under_them():
         ".IP \\(bu 2", "a"]
 
 
+def test_a_paragraph_line_starting_with_a_number_does_not_start_a_list():
+    page = _builder().to_roff("## S\n\nexits 0 to\n3. It does not\n\n1. one\n")
+    assert page.splitlines()[2:] == [".PP", "exits 0 to", "3. It does not", ".IP 1. 4", "one"]
+
+
 def test_code_spans_may_go_on_to_the_next_line():
     page = _builder().to_roff("## S\n\nsee `swiftwal\nCOMMAND --help` now\n")
     assert "see \\fBswiftwal\nCOMMAND --help\\fR now" in page
