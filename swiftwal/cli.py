@@ -307,6 +307,10 @@ def _run(argv: list[str]) -> int:
             context.log.warning(events.CONFIG_WARNING, msg=warning)
         return args.handler(context, args)
     except errors.SwiftwalError as error:
+        if args.command == "restore-wal":  # a bad setting too must not end recovery early
+            from swiftwal.commands.restore_wal import failure_status
+
+            error.exit_status = failure_status(error)
         if context is not None and fmt == "json":
             context.log.error(events.COMMAND_FAILED, command=args.command,
                               error_code=error.code, msg=error.message)

@@ -82,10 +82,9 @@ class _ArchiveWorker(PoolWorker):
     def __init__(self, ctx, spool) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from swiftwal.commands.archive_wal import setting
-
-        super().__init__(spool, setting(ctx, "PARALLEL", 4), ctx)
-        self.lookahead = setting(ctx, "ARCHIVE_LOOKAHEAD", 8)
+        ctx.storage_to_write()  # opened to write before PoolWorker opens it to read
+        super().__init__(spool, ctx.settings.integer("PARALLEL", 4), ctx)
+        self.lookahead = ctx.settings.integer("ARCHIVE_LOOKAHEAD", 8)
         self.codec = ctx.settings.compression
         self.compressors = ThreadPoolExecutor(max_workers=self.parallel + 1)
         self.identities: set[str] = set()

@@ -42,6 +42,7 @@ def run(ctx, args) -> int:
     from swiftwal.adapters.spool import cache_root
 
     key = configured_key(ctx.settings)  # a missing key file fails before anything is stored
+    ctx.storage_to_write()
     data = _read(args.path)
     wal_file = parse_wal_filename(wal_name, _segment_size(wal_name, len(data), ctx))
     digest = hashlib.sha256(data).hexdigest()
@@ -107,19 +108,6 @@ def use_token_cache(storage, root: str) -> None:
         from swiftwal.adapters.storage.token_cache import TokenCache
 
         storage.token_cache = TokenCache(os.path.join(root, "tokens"), storage.settings)
-
-
-def setting(ctx, key: str, default: int) -> int:
-    value = ctx.settings.get(key)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise errors.ConfigError(f"{key} must be a whole number, 0 or more, not {value!r}")
-    return number
 
 
 def _read(path: str) -> bytes:

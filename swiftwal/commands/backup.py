@@ -37,7 +37,7 @@ def run(ctx, args) -> int:
     from swiftwal.adapters.progress import CountingReader, Progress
 
     started = time.monotonic()
-    storage = ctx.storage
+    storage = ctx.storage_to_write()
     codec = ctx.settings.compression
     secret = crypto.configured_key(ctx.settings)  # a bad key file fails before pg_basebackup
     key = _free_key(storage)

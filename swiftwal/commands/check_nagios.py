@@ -65,26 +65,12 @@ def _age(moment, now: datetime.datetime):
 
 def thresholds(settings, warning_key: str, warning: int, critical_key: str,
                critical: int) -> Thresholds:
-    warning = _seconds(settings, warning_key, warning)
-    critical = _seconds(settings, critical_key, critical)
+    warning = settings.integer(warning_key, warning)
+    critical = settings.integer(critical_key, critical)
     if warning > critical:
         raise errors.ConfigError(f"{warning_key} ({warning}) is above {critical_key} ({critical})",
                                  hint="the warning threshold must not exceed the critical one")
     return Thresholds(warning, critical)
-
-
-def _seconds(settings, key: str, default: int) -> int:
-    text = settings.get(key)
-    if text is None:
-        return default
-    try:
-        seconds = int(text.strip())
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise errors.ConfigError(f"{key} must be a whole number of seconds, 1 or more, "
-                                 f"not {text!r}")
-    return seconds
 
 
 def failure_verdict(error: BaseException) -> Verdict:

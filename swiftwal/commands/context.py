@@ -28,8 +28,17 @@ class Context:
 
     @property
     def storage(self):
+        """The store, which must exist: a command that only reads never
+        creates it, so a mistyped path cannot pass for an empty archive."""
         if self._storage is None:
             self._storage = open_storage(self.settings)
+        return self._storage
+
+    def storage_to_write(self):
+        """The store of a command that writes (archive-wal, backup): a local
+        directory that does not exist yet is created by its first write."""
+        if self._storage is None:
+            self._storage = open_storage(self.settings, create=True)
         return self._storage
 
     def print(self, text: str = "") -> None:
@@ -37,7 +46,7 @@ class Context:
         print(text, file=self.out)
 
 
-def open_storage(settings: Settings):
+def open_storage(settings: Settings, create: bool = False):
     from swiftwal.adapters.storage.factory import open_storage as _open
 
     url = settings.get("STORAGE")
@@ -45,7 +54,7 @@ def open_storage(settings: Settings):
         return _open(None, swift_settings(settings, needs_container=True))
     if url.startswith("swift://"):
         return _open(url, swift_settings(settings, needs_container=False))
-    return _open(url, None)
+    return _open(url, None, create=create)
 
 
 def swift_settings(settings: Settings, needs_container: bool):

@@ -24,6 +24,7 @@ import os
 import time
 
 from swiftwal.commands.workers import SILENT_SECONDS, FastCall, PoolWorker, serve, start_worker
+from swiftwal.domain.errors import SwiftwalError
 
 
 def fast_restore(argv: list[str]) -> int | None:
@@ -33,7 +34,13 @@ def fast_restore(argv: list[str]) -> int | None:
     from swiftwal.adapters import atomic
     from swiftwal.adapters.spool import PrefetchSpool, is_segment_name
 
-    call = FastCall.parse(argv, "restore-wal", 2, "RESTORE_PREFETCH")
+    try:
+        call = FastCall.parse(argv, "restore-wal", 2, "RESTORE_PREFETCH")
+    except SwiftwalError as error:
+        from swiftwal.commands.restore_wal import failure_status
+
+        error.exit_status = failure_status(error)
+        raise
     if call is None:
         return None
     wal_name, path = call.args
@@ -88,11 +95,10 @@ def run(ctx, args) -> int:
 
 class _PrefetchWorker(PoolWorker):
     def __init__(self, ctx, spool) -> None:
-        from swiftwal.commands.archive_wal import setting
         from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
 
-        super().__init__(spool, setting(ctx, "PARALLEL", 4), ctx)
-        self.prefetch = setting(ctx, "RESTORE_PREFETCH", 8)
+        super().__init__(spool, ctx.settings.integer("PARALLEL", 4), ctx)
+        self.prefetch = ctx.settings.integer("RESTORE_PREFETCH", 8)
         self.segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
         self.last_asked: str | None = None
         self.last_served: str | None = None
@@ -168,11 +174,10 @@ class _PrefetchWorker(PoolWorker):
                            requested=requested, duration_s=round(time.monotonic() - started, 3))
 
     def exit_status(self, error) -> int:
-        from swiftwal.cli import EXIT_ABORT_RECOVERY
-        from swiftwal.commands.restore_wal import in_targeted_recovery
+        from swiftwal.commands.restore_wal import failure_status
 
         # The worker runs in the caller's working directory: the data directory.
-        return EXIT_ABORT_RECOVERY if in_targeted_recovery() else super().exit_status(error)
+        return failure_status(error)
 
     def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
         from swiftwal import events

@@ -37,25 +37,21 @@ def run(ctx, args) -> int:
     started = time.monotonic()
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     parse_wal_filename(args.wal_name, segment_size)
-    try:
-        from swiftwal.adapters.atomic import remove_stale_temp_files
-        from swiftwal.adapters.crypto import configured_key
-        from swiftwal.adapters.spool import cache_root
-        from swiftwal.commands.archive_wal import use_token_cache
+    from swiftwal.adapters.atomic import remove_stale_temp_files
+    from swiftwal.adapters.crypto import configured_key
+    from swiftwal.adapters.spool import cache_root
+    from swiftwal.commands.archive_wal import use_token_cache
 
-        key = configured_key(ctx.settings)
-        remove_stale_temp_files(os.path.dirname(args.path) or ".")
-        use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
-        found = fetch(ctx.storage, args.wal_name, ctx.settings.compression, key)
-        if found is None:
-            ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)
-            return EXIT_NOT_IN_ARCHIVE
-        wal_object, data, _ = found
-        write_atomically(args.path, data)
-    except errors.SwiftwalError as error:
-        if in_targeted_recovery():
-            error.exit_status = EXIT_ABORT_RECOVERY
-        raise
+    # Any error raised here leaves with failure_status's exit status (swiftwal.cli).
+    key = configured_key(ctx.settings)
+    remove_stale_temp_files(os.path.dirname(args.path) or ".")
+    use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
+    found = fetch(ctx.storage, args.wal_name, ctx.settings.compression, key)
+    if found is None:
+        ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)
+        return EXIT_NOT_IN_ARCHIVE
+    wal_object, data, _ = found
+    write_atomically(args.path, data)
     ctx.log.info(events.WAL_RESTORED, wal_name=args.wal_name, bytes=len(data),
                  object=wal_object.object_name, duration_s=round(time.monotonic() - started, 3))
     return 0
@@ -132,3 +128,15 @@ def write_atomically(path: str, data: bytes) -> None:
 
 def in_targeted_recovery() -> bool:
     return os.path.exists("recovery.signal") and not os.path.exists("standby.signal")
+
+
+def failure_status(error: errors.SwiftwalError) -> int:
+    """The exit status of a restore-wal that failed with ``error``: above 125
+    during targeted recovery, whatever the error (the store down, no such
+    store, a malformed setting), so that PostgreSQL aborts instead of taking
+    it for "not in the archive" and ending recovery early."""
+    from swiftwal.cli import exit_status
+
+    if in_targeted_recovery():
+        return EXIT_ABORT_RECOVERY
+    return getattr(error, "exit_status", None) or exit_status(error)

@@ -58,8 +58,9 @@ class FastCall:
     @classmethod
     def parse(cls, argv: list[str], command: str, count: int, switch: str):
         """The call, or None when it is not ``[options] command ARG...`` with
-        ``count`` arguments, or the setting ``switch`` is 0, or the settings are
-        bad (the full command reports them)."""
+        ``count`` arguments, or the setting ``switch`` is 0.  Settings that
+        cannot be loaded raise their ``ConfigError`` here, before any work:
+        the worker would only have failed on them in its log file."""
         from swiftwal import cli, config
 
         parsed = cli.split_global_options(argv)
@@ -69,14 +70,11 @@ class FastCall:
         if len(rest) != count + 1 or rest[0] != command or any(
                 a.startswith("-") for a in rest[1:]):
             return None
-        try:
-            settings = config.load_settings(values, config_file, os.environ)
-            if int(settings.get(switch) or 1) <= 0:
-                return None
-            return cls(command, settings, argv[:len(argv) - len(rest)], rest[1:],
-                       bool(switches & {"--verbose", "--debug"}))
-        except Exception:
+        settings = config.load_settings(values, config_file, os.environ)
+        if settings.integer(switch, 1) <= 0:
             return None
+        return cls(command, settings, argv[:len(argv) - len(rest)], rest[1:],
+                   bool(switches & {"--verbose", "--debug"}))
 
     def ask(self, spool, wal_name: str, payload: str, worker: str, answer):
         """``hand_off`` to ``worker``; its final error is logged as the full command would."""

@@ -100,6 +100,7 @@ def test_restore_wal_of_any_name_writes_only_its_destination(tmp_path, name):
     sandbox = tmp_path / "data"
     (sandbox / "pg_wal").mkdir(parents=True, exist_ok=True)
     store = tmp_path / "store"
+    store.mkdir(exist_ok=True)  # an empty archive, not a missing one (that is exit 3)
     before = snapshot(str(tmp_path))
     argv = ["--storage", f"file://{store}", "restore-wal", name,
             str(sandbox / "pg_wal" / "RECOVERYXLOG")]

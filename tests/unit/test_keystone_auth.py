@@ -131,9 +131,9 @@ def test_application_credential_settings_need_no_user_or_password(tmp_path):
 @pytest.mark.parametrize("environ, message", [
     ({"OS_AUTH_URL": "http://k/v3", "OS_AUTH_TYPE": "v3applicationcredential"},
      "missing OS_APPLICATION_CREDENTIAL_ID, OS_APPLICATION_CREDENTIAL_SECRET"),
-    ({"OS_AUTH_URL": "http://k/v3", "OS_AUTH_TYPE": "token"}, "unsupported OS_AUTH_TYPE"),
+    ({"OS_AUTH_URL": "http://k/v3", "OS_AUTH_TYPE": "token"}, "OS_AUTH_TYPE must be"),
     ({"OS_AUTH_URL": "http://k/v3", "OS_USERNAME": "u", "OS_PASSWORD": "p",
-      "OS_AUTH_VERSION": "4"}, "unknown OS_AUTH_VERSION"),
+      "OS_AUTH_VERSION": "4"}, "OS_AUTH_VERSION must be"),
 ])
 def test_incomplete_or_unknown_auth_settings_are_config_errors(environ, message):
     with pytest.raises(ConfigError, match=message):

@@ -82,6 +82,7 @@ def test_a_worker_starts_without_structlog(tmp_path):
     imports asyncio) cost about 26 ms of that start.  The workers write the
     same lines through the light writer."""
     (tmp_path / "cache").mkdir()
+    (tmp_path / "store").mkdir()  # the restore worker reads: the store must exist
     config = tmp_path / "swiftwal.conf"
     config.write_text(f"STORAGE=file://{tmp_path}/store\nCACHE_DIR={tmp_path}/cache\n"
                       "LOG_FORMAT=json\n")

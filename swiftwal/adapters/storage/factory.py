@@ -10,9 +10,12 @@ from swiftwal.adapters.storage.swift_settings import SwiftSettings
 from swiftwal.domain.errors import ConfigError
 
 
-def open_storage(url: str | None, swift_settings: SwiftSettings | None) -> Storage:
+def open_storage(url: str | None, swift_settings: SwiftSettings | None, *,
+                 create: bool = False) -> Storage:
     """``file:///path`` is a local directory; ``swift://container`` (or None,
-    using the settings' container) is Swift with ``swift_settings``."""
+    using the settings' container) is Swift with ``swift_settings``.  A local
+    directory must exist (``ConfigError`` "no such store") unless ``create``:
+    then its first write creates it."""
     if url is not None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == "file":
@@ -20,7 +23,7 @@ def open_storage(url: str | None, swift_settings: SwiftSettings | None) -> Stora
                 raise ConfigError(f"invalid storage URL {url!r}", hint="use file:///absolute/path")
             from swiftwal.adapters.storage.local import LocalStorage
 
-            return LocalStorage(urllib.parse.unquote(parts.path))
+            return LocalStorage(urllib.parse.unquote(parts.path), must_exist=not create)
         if parts.scheme != "swift":
             raise ConfigError(f"unknown storage URL {url!r}",
                               hint="use swift://CONTAINER or file:///absolute/path")

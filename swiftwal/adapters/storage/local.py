@@ -25,7 +25,7 @@ from typing import BinaryIO, Iterable, Iterator, Mapping
 
 from swiftwal.adapters.storage.port import (
     RESERVED_COMPONENT_PREFIX, ObjectInfo, check_metadata, check_name)
-from swiftwal.domain.errors import AlreadyExists, ObjectNotFound, StorageError
+from swiftwal.domain.errors import AlreadyExists, ConfigError, ObjectNotFound, StorageError
 
 _XATTR = "user.swiftwal"
 _TMP = RESERVED_COMPONENT_PREFIX + "tmp."
@@ -45,11 +45,24 @@ class _FileReader:
 
 
 class LocalStorage:
-    """Objects as files under ``root`` (created on first write)."""
+    """Objects as files under ``root``.
 
-    def __init__(self, root: str, *, use_xattrs: bool = True) -> None:
+    ``must_exist``: ``root`` is checked now, and again whenever an object or
+    a listing is not found, and its absence raises ``ConfigError`` ("no such
+    store"): a mistyped path must never read as an empty archive, nor a WAL
+    file as "not in the archive".  Otherwise (commands that write) a missing
+    ``root`` reads as empty and is created by the first write."""
+
+    def __init__(self, root: str, *, use_xattrs: bool = True, must_exist: bool = False) -> None:
         self.root = os.path.abspath(root)
         self._use_xattrs = use_xattrs and hasattr(os, "setxattr")
+        self._must_exist = must_exist
+        self._check_root()
+
+    def _check_root(self) -> None:
+        if self._must_exist and not os.path.isdir(self.root):
+            raise ConfigError(f"no such store: {self.root}",
+                              hint="check STORAGE; archive-wal and backup create the directory")
 
     def describe(self) -> str:
         return f"file://{self.root}"
@@ -155,6 +168,7 @@ class LocalStorage:
         try:
             file = open(path, "rb")  # noqa: SIM115 (closed by the caller)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self._check_root()
             raise ObjectNotFound(f"{name} not found in {self.describe()}") from None
         except OSError as exc:
             raise _error("read", name, exc) from exc
@@ -179,6 +193,7 @@ class LocalStorage:
         return info
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self._check_root()
         return self._walk(self.root, "", prefix)
 
     def _walk(self, directory: str, base: str, prefix: str) -> Iterator[ObjectInfo]:

@@ -97,7 +97,14 @@ class ObjectReader(Protocol):
 
 
 class Storage(Protocol):
-    """A flat namespace of immutable-by-convention objects."""
+    """A flat namespace of immutable-by-convention objects.
+
+    The local-directory adapter, opened for reading a directory that is not
+    there, raises ``ConfigError`` rather than answer "empty" or
+    ``ObjectNotFound``: a mistyped path must not look like an empty archive;
+    opened for writing, its first ``put`` creates it.  (Swift still answers a
+    missing container as an empty one.)
+    """
 
     def put(self, name: str, stream: BinaryIO, *, metadata: Mapping[str, str] | None = None,
             create_only: bool = False, size: int | None = None,

@@ -141,10 +141,7 @@ def from_config(settings, needs_container: bool) -> SwiftSettings:
         from swiftwal.adapters.storage.clouds import settings_with_cloud
 
         settings = settings_with_cloud(settings)
-    auth_type = settings.get("OS_AUTH_TYPE")
-    if auth_type and auth_type.lower() not in AUTH_TYPES:
-        raise ConfigError(f"unsupported OS_AUTH_TYPE {auth_type!r}",
-                          hint="use password or v3applicationcredential")
+    auth_type = settings.get("OS_AUTH_TYPE")  # checked with the other settings (config.py)
     values = SwiftSettings(
         auth_url=settings.get("OS_AUTH_URL"),
         username=settings.get("OS_USERNAME"),
