@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from typing import BinaryIO, Callable, List, Optional, Tuple, TypeVar
 
@@ -28,12 +27,12 @@ import attrs
 from swiftwal.adapters.compress_stream import CompressingPipe, compressing_pipe
 from swiftwal.adapters.compression import CHUNK, check_codec
 from swiftwal.adapters.tarscan import TarScanner
-from swiftwal.domain.errors import ConfigError, IntegrityError, InvariantViolated, ToolFailed
+from swiftwal.adapters.tool_failure import STDERR_KEPT, tool_failed
+from swiftwal.domain.errors import ConfigError, IntegrityError, InvariantViolated
 from swiftwal.domain.lsn import Lsn
 
 T = TypeVar("T")
 
-_STDERR_TAIL = 8192
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux; named in Python 3.10+
 _TABLESPACE_REFUSAL = "can only write single tablespace to stdout"
@@ -54,7 +53,6 @@ class BasebackupOptions:
     label: Optional[str] = None
     checkpoint: Optional[str] = attrs.field(
         default=None, validator=attrs.validators.in_((None, "fast", "spread")))
-    progress: bool = False  # passed through; pg_basebackup's stderr is then echoed
     wal_method: str = attrs.field(default="fetch",
                                   validator=attrs.validators.in_(("fetch", "none")))
     pg_bin_dir: Optional[str] = None
@@ -76,13 +74,16 @@ class BasebackupResult:
     compressed_size: int = 0
 
 
-def run_basebackup(options: BasebackupOptions, codec: str,
-                   consume: Callable[[BinaryIO], T]) -> Tuple[T, BasebackupResult]:
+def run_basebackup(options: BasebackupOptions, codec: str, consume: Callable[[BinaryIO], T],
+                   on_read: Optional[Callable[[int], None]] = None
+                   ) -> Tuple[T, BasebackupResult]:
     """Run pg_basebackup, hand the compressed tar to ``consume`` (which reads
     it to its end, in this thread) and return what it returned with the
-    backup's facts.  Raises ``ToolFailed`` (pg_basebackup or the compressor
-    failed), ``ConfigError`` (missing tool, tablespaces), ``IntegrityError``
-    (pg_basebackup's output was not a complete base backup)."""
+    backup's facts.  ``on_read`` is told the size of each piece of tar read
+    from pg_basebackup (in another thread).  Raises ``ToolFailed``
+    (pg_basebackup or the compressor failed), ``ConfigError`` (missing tool,
+    tablespaces), ``IntegrityError`` (pg_basebackup's output was not a
+    complete base backup)."""
     check_codec(codec)
     argv = basebackup_argv(options)
     pipe = compressing_pipe(codec)
@@ -91,15 +92,15 @@ def run_basebackup(options: BasebackupOptions, codec: str,
                                    stderr=subprocess.PIPE, bufsize=0)
     except OSError as exc:
         pipe.close()
-        raise ToolFailed("pg_basebackup", None, str(exc)) from None
-    stderr = _StderrCollector(process.stderr, echo=options.progress)
+        raise tool_failed("pg_basebackup", None, str(exc)) from None
+    stderr = _StderrCollector(process.stderr)
     pump = None
     try:
         _grow_pipe(process.stdout)
         first = process.stdout.read(CHUNK)
         if not first:
             raise _startup_failure(options, process.wait(), stderr.finish())
-        pump = _Pump(process, stderr, pipe, first)
+        pump = _Pump(process, stderr, pipe, first, on_read)
         stream = _BackupStream(pipe, pump)
         value = consume(stream)
         if not stream.finished:
@@ -126,8 +127,6 @@ def basebackup_argv(options: BasebackupOptions) -> List[str]:
         argv.append(f"--checkpoint={options.checkpoint}")
     if options.label:
         argv.append(f"--label={options.label}")
-    if options.progress:
-        argv.append("--progress")
     if not options.manifest:
         argv.append("--no-manifest")
     argv += _connection_args(options)
@@ -191,37 +190,49 @@ def _startup_failure(options: BasebackupOptions, exit_code: int, stderr_tail: st
                                 "with tablespaces")
     if exit_code == 0:
         return IntegrityError("pg_basebackup exited 0 but wrote no backup")
-    return ToolFailed("pg_basebackup", exit_code, stderr_tail)
+    return tool_failed("pg_basebackup", exit_code, stderr_tail)
 
 
 def tablespace_names(options: BasebackupOptions) -> List[str]:
     """User tablespaces, asked with psql over the same connection options
     (best effort: an empty list if psql cannot tell)."""
+    return _ask(options, "SELECT spcname FROM pg_tablespace "
+                         "WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY 1") or []
+
+
+def database_size(options: BasebackupOptions) -> Optional[int]:
+    """The size in bytes of every database of the server, asked with psql
+    over the backup's connection options: about what pg_basebackup will
+    send (best effort: None if psql cannot tell, as for a role that may only
+    replicate)."""
+    lines = _ask(options, "SELECT sum(pg_database_size(oid)) FROM pg_database")
+    return int(lines[0]) if lines and lines[0].isdigit() else None
+
+
+def _ask(options: BasebackupOptions, query: str) -> Optional[List[str]]:
+    """The lines psql answers ``query`` with, or None if it cannot."""
     try:
         psql = _tool(options, "psql")
     except ConfigError:
-        return []
+        return None
     argv = [psql, "--no-psqlrc", "--no-password", "--tuples-only", "--no-align",
-            "--command=SELECT spcname FROM pg_tablespace "
-            "WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY 1",
-            *_connection_args(options)]
+            f"--command={query}", *_connection_args(options)]
     if "PGDATABASE" not in os.environ:
-        argv.append("--dbname=postgres")  # pg_tablespace is shared: any database answers
+        argv.append("--dbname=postgres")  # both catalogs are shared: any database answers
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
-        return []
+        return None
     if done.returncode != 0:
-        return []
+        return None
     return [line for line in done.stdout.decode("utf-8", "replace").splitlines() if line]
 
 
 class _StderrCollector:
     """Keeps pg_basebackup's last words (and its end point) from its stderr."""
 
-    def __init__(self, pipe, echo: bool) -> None:
+    def __init__(self, pipe) -> None:
         self._pipe = pipe
-        self._echo = echo
         self._tail = b""
         self.end_point: Optional[str] = None
         self._thread = threading.Thread(target=self._run, name="pg_basebackup-stderr",
@@ -231,12 +242,10 @@ class _StderrCollector:
     def _run(self) -> None:
         pending = b""
         for chunk in iter(lambda: self._pipe.read(4096), b""):
-            if self._echo:
-                _echo(chunk)
-            self._tail = (self._tail + chunk)[-_STDERR_TAIL:]
+            self._tail = (self._tail + chunk)[-STDERR_KEPT:]
             pending += chunk
             *lines, pending = re.split(rb"[\r\n]", pending)
-            pending = pending[-_STDERR_TAIL:]
+            pending = pending[-STDERR_KEPT:]
             for line in lines:
                 match = _END_POINT_RE.search(line.decode("utf-8", "replace"))
                 if match:
@@ -249,26 +258,19 @@ class _StderrCollector:
         return self._tail.decode("utf-8", "replace")
 
 
-def _echo(chunk: bytes) -> None:
-    """pg_basebackup's own progress display, for the person who asked for it."""
-    try:
-        sys.stderr.write(chunk.decode("utf-8", "replace"))
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass  # a closed or broken stderr must not fail the backup
-
-
 class _Pump(threading.Thread):
     """Reads pg_basebackup's output, scans and hashes it, feeds the compressor;
     finishes the compressed stream only once the backup is known complete."""
 
     def __init__(self, process: subprocess.Popen, stderr: _StderrCollector,
-                 pipe: CompressingPipe, first: bytes) -> None:
+                 pipe: CompressingPipe, first: bytes,
+                 on_read: Optional[Callable[[int], None]]) -> None:
         super().__init__(name="pg_basebackup-pump", daemon=True)
         self._process = process
         self._stderr = stderr
         self._pipe = pipe
         self._first = first
+        self._on_read = on_read
         self._stopping = False
         self.error: Optional[BaseException] = None
         self.result: Optional[BasebackupResult] = None
@@ -282,12 +284,14 @@ class _Pump(threading.Thread):
             while chunk:
                 scanner.feed(chunk)
                 size += len(chunk)
+                if self._on_read is not None:
+                    self._on_read(len(chunk))
                 self._pipe.write(chunk)
                 chunk = self._process.stdout.read(CHUNK)
             exit_code = self._process.wait()
             tail = self._stderr.finish()
             if exit_code != 0:
-                raise ToolFailed("pg_basebackup", exit_code, tail)
+                raise tool_failed("pg_basebackup", exit_code, tail)
             scanner.finish()
             self.result = _result(scanner, self._stderr.end_point, size)
             self._pipe.finish()

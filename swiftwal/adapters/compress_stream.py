@@ -13,12 +13,12 @@ import threading
 from typing import Optional
 
 from swiftwal.adapters.compression import CHUNK, check_codec, load_zstandard
+from swiftwal.adapters.tool_failure import STDERR_KEPT, tool_failed
 from swiftwal.domain.errors import ConfigError, ToolFailed
 
 # Backups: pigz's own default level, what swiftwal 0.2.2 stored.
 STREAM_GZIP_LEVEL = 6
 STREAM_ZSTD_LEVEL = 3
-_STDERR_TAIL = 4096
 
 
 class CompressingPipe:
@@ -155,12 +155,12 @@ class _ToolPipe(CompressingPipe):
 
     def _collect_stderr(self) -> None:
         for chunk in iter(lambda: self._process.stderr.read(4096), b""):
-            self._stderr_tail = (self._stderr_tail + chunk)[-_STDERR_TAIL:]
+            self._stderr_tail = (self._stderr_tail + chunk)[-STDERR_KEPT:]
 
     def _failure(self) -> ToolFailed:
         self._stderr_thread.join(5)
-        return ToolFailed(self._tool, self._process.poll(),
-                          self._stderr_tail.decode("utf-8", "replace"))
+        return tool_failed(self._tool, self._process.poll(),
+                           self._stderr_tail.decode("utf-8", "replace"))
 
     def write(self, data: bytes) -> None:
         try:

@@ -24,7 +24,9 @@ def add_arguments(commands, name: str) -> None:
                         help="include the WAL the backup needs (pg_basebackup --wal-method=fetch)")
     parser.add_argument("--checkpoint", "-c", choices=("fast", "spread"),
                         help="start at once (fast) or after a normal checkpoint (spread)")
-    parser.add_argument("--progress", "-P", action="store_true", help="display progress indicators")
+    parser.add_argument("--progress", "-P", action="store_true",
+                        help="show bytes, rate and time left; off a terminal, log "
+                             "backup.progress events")
     parser.add_argument("--label", "-l", default="pg_basebackup (via swiftwal)", help="backup label")
     parser.add_argument("--username", "-U", help="connect as this (REPLICATION) user")
     parser.add_argument("--host", "-H", help="connect to this host or socket directory")
@@ -34,7 +36,6 @@ def add_arguments(commands, name: str) -> None:
 
 def run(ctx, args) -> int:
     from swiftwal.adapters.basebackup import BasebackupOptions, run_basebackup
-    from swiftwal.adapters.progress import CountingReader, Progress
 
     started = time.monotonic()
     storage = ctx.storage_to_write()
@@ -47,16 +48,14 @@ def run(ctx, args) -> int:
         ctx.print(f"Creating backup {key} in {storage.describe()}")
     options = BasebackupOptions(
         host=args.host, port=args.port, username=args.username, label=args.label,
-        checkpoint=args.checkpoint, progress=args.progress,
+        checkpoint=args.checkpoint,
         wal_method="fetch" if args.xlog else "none", pg_bin_dir=ctx.settings.get("PG_BIN_DIR"))
 
     identity = server_identity(options)
     if identity is not None:
         ensure_cluster_identity(storage, identity[0], identity[1])
 
-    # pg_basebackup draws its own progress with --progress; otherwise show
-    # what reached the store (on a terminal only).
-    progress = Progress(f"backup {key}", enabled=None if not args.progress else False)
+    progress = _progress(ctx, key, options, args.progress)
 
     def upload(stream):
         metadata = {"backup": str(key), "compression": codec}
@@ -65,11 +64,10 @@ def run(ctx, args) -> int:
             stream = crypto.EncryptingReader(stream, secret)
             metadata.update(crypto.object_metadata(secret))
         # The store hashes what it reads: the record's SHA-256 is that one.
-        return storage.put(data_name, CountingReader(stream, progress), metadata=metadata,
-                           expect_large=True)
+        return storage.put(data_name, stream, metadata=metadata, expect_large=True)
 
     try:
-        stored, result = run_basebackup(options, codec, upload)
+        stored, result = run_basebackup(options, codec, upload, on_read=progress.add)
     finally:
         progress.close()
     if stored.sha256 is None:
@@ -98,6 +96,22 @@ def run(ctx, args) -> int:
                  stored_bytes=stored.size, start_lsn=str(label.start_lsn), stop_lsn=str(result.stop_lsn),
                  timeline=label.timeline, duration_s=round(time.monotonic() - started, 3))
     return 0
+
+
+def _progress(ctx, key: BackupKey, options, events_wanted: bool):
+    """What pg_basebackup has sent against the size of the databases, as
+    restore shows it: on a terminal always, elsewhere as events with
+    ``--progress``."""
+    from swiftwal.adapters.basebackup import database_size
+    from swiftwal.adapters.progress import Progress
+
+    def report(numbers: dict) -> None:
+        ctx.log.info(events.BACKUP_PROGRESS, backup=str(key), **numbers)
+
+    progress = Progress(f"backup {key}", report=report if events_wanted else None)
+    if progress.enabled or progress.report is not None:
+        progress.total = database_size(options)
+    return progress
 
 
 def _free_key(storage) -> BackupKey:

@@ -109,18 +109,57 @@ class IntegrityError(SwiftwalError):
 
 
 class ToolFailed(SwiftwalError):
-    """An external program (pg_basebackup, pigz, zstd, tar) failed."""
+    """An external program (pg_basebackup, pigz, zstd, tar) failed.
+
+    The message ends with the last lines of its stderr (``stderr_cause``):
+    the last line alone is often only a hint, as in libpq's "could not
+    connect" followed by "Is the server running...?"."""
 
     code = "tool-failed"
 
     def __init__(self, tool: str, exit_code: int | None, stderr_tail: str = "",
                  hint: str | None = None) -> None:
-        detail = f": {stderr_tail.strip().splitlines()[-1]}" if stderr_tail.strip() else ""
+        cause = stderr_cause(stderr_tail)
         status = f"exit status {exit_code}" if exit_code is not None else "could not start"
-        super().__init__(f"{tool} failed ({status}){detail}", hint)
+        super().__init__(f"{tool} failed ({status})" + (f": {cause}" if cause else ""), hint)
         self.tool = tool
         self.exit_code = exit_code
         self.stderr_tail = stderr_tail
+
+
+#: How many of a tool's last stderr lines its one-line error shows, and at most
+#: how many characters of them.
+CAUSE_LINES = 3
+CAUSE_CHARACTERS = 600
+CAUSE_SEPARATOR = " | "
+
+
+def stderr_cause(stderr: str) -> str:
+    """The last ``CAUSE_LINES`` non-blank lines of ``stderr`` on one line:
+    ``visible``, joined by ``CAUSE_SEPARATOR``, and cut at the front to
+    ``CAUSE_CHARACTERS``."""
+    lines = [visible(line.rstrip()) for line in stderr.replace("\r\n", "\n").replace("\r", "\n")
+             .split("\n") if line.strip()]
+    text = CAUSE_SEPARATOR.join(lines[-CAUSE_LINES:])
+    return text if len(text) <= CAUSE_CHARACTERS else "..." + text[-(CAUSE_CHARACTERS - 3):]
+
+
+def visible(text: str) -> str:
+    """``text`` with every unprintable character shown as printable text:
+    ASCII control characters in caret notation (a tab is ``^I``, an escape
+    ``^[``, DEL ``^?``, as ``cat -v`` and ``less`` show them), any other as
+    ``<U+XXXX>``.  Another program's output must not break a one-line error
+    or play tricks on a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _shown(c) for c in text)
+
+
+def _shown(character: str) -> str:
+    code = ord(character)
+    if code < 0x20 or code == 0x7F:
+        return "^" + chr(code ^ 0x40)
+    return f"<U+{code:04X}>"
 
 
 class InvariantViolated(SwiftwalError):

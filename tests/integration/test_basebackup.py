@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swiftwal.adapters.basebackup import BasebackupOptions, run_basebackup
+from swiftwal.adapters.basebackup import BasebackupOptions, database_size, run_basebackup
 from swiftwal.adapters.compression import CODECS, decompressing_reader
 from swiftwal.adapters.restore_target import prepare_restore_target
 from swiftwal.adapters.untar import safe_extract
@@ -193,7 +193,12 @@ def test_tablespaces_are_refused_by_name_before_any_upload(pg_factory):
     assert walsenders(primary) == "0"
 
 
-def test_progress_is_passed_through_to_stderr(pg_factory, tmp_path, capsys):
+def test_every_byte_read_from_pg_basebackup_is_reported_for_progress(pg_factory, tmp_path):
     primary = pg_factory()
-    run_basebackup(options_for(primary, progress=True), "zstd", to_file(tmp_path / "b.zst"))
-    assert re.search(r"\d+/\d+ kB \(100%\)", capsys.readouterr().err)
+    pieces = []
+    _, result = run_basebackup(options_for(primary), "zstd", to_file(tmp_path / "b.zst"),
+                               on_read=pieces.append)
+    assert len(pieces) > 1 and sum(pieces) == result.raw_size
+    size = database_size(options_for(primary))
+    assert size == int(primary.sql("SELECT sum(pg_database_size(oid)) FROM pg_database"))
+    assert database_size(options_for(primary, port=str(free_port()))) is None
