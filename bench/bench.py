@@ -25,6 +25,9 @@ from tests.support.swift_server import SwiftServer  # noqa: E402
 from tests.support.workers import wait_until_unlocked, worker_pid  # noqa: E402
 
 SWIFTWAL = os.environ.get("SWIFTWAL_BIN", "/opt/swiftwal/venv/bin/swiftwal")
+#: Another installed swiftwal (an earlier version) timed in the same run, beside SWIFTWAL,
+#: in the one-call part: figures of two runs are not comparable on a shared machine.
+BASELINE = os.environ.get("SWIFTWAL_BASELINE_BIN")
 WALE = os.environ.get("WALE_BIN", "/opt/wal-e-venv/bin/wal-e")
 PGBACKREST = shutil.which("pgbackrest")
 SWIFT_CLI = os.path.join(os.path.dirname(SWIFTWAL), "swift")
@@ -60,7 +63,7 @@ class Tools:
         self.work, self.swift, self.cluster = work, swift, cluster
         self.cache = give(work / "cache")
 
-    def swiftwal_config(self, kind: str, **extra) -> str:
+    def swiftwal_config(self, kind: str, binary: str = SWIFTWAL, **extra) -> str:
         lines = {"CACHE_DIR": str(self.cache), **extra}
         if kind == "swift":
             lines.update({"OS_AUTH_URL": self.swift.auth_url, "OS_USERNAME": self.swift.user,
@@ -69,7 +72,7 @@ class Tools:
             lines["STORAGE"] = "file://" + str(give(self.work / ("local-" + uuid.uuid4().hex[:8])))
         path = self.work / f"swiftwal-{uuid.uuid4().hex[:8]}.conf"
         write_secret(path, "".join(f"{k}={v}\n" for k, v in lines.items()), 0o600)
-        return f"{SWIFTWAL} --config={path}"
+        return f"{binary} --config={path}"
 
     def wale(self) -> str | None:
         if not os.access(WALE, os.X_OK):
@@ -136,6 +139,11 @@ def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) ->
         "pgBackRest archive-push (gz, sync)": lambda: _pgbr_push(tools, "gz"),
         "WAL-E wal-push": lambda: _wale_push(tools),
     }
+    if BASELINE:
+        contenders["swiftwal baseline (swift, zstd)"] = \
+            lambda: _swiftwal_push(tools, "swift", "zstd", BASELINE)
+        contenders["swiftwal baseline (local, zstd)"] = \
+            lambda: _swiftwal_push(tools, "local", "zstd", BASELINE)
     commands = {}
     for name, make in contenders.items():
         try:
@@ -186,8 +194,8 @@ def _stop_prefetch_workers(cache: Path) -> None:
         wait_until_unlocked(str(lock), 30)
 
 
-def _swiftwal_push(tools, kind, codec):
-    base = tools.swiftwal_config(kind, COMPRESSION=codec)
+def _swiftwal_push(tools, kind, codec, binary=SWIFTWAL):
+    base = tools.swiftwal_config(kind, binary, COMPRESSION=codec)
     return lambda p: f"{base} archive-wal {p}"
 
 
