@@ -1,45 +1,29 @@
 """check: is the server set up to archive into this store, and does the store do what
-swiftwal needs?  Phases: ask the server, judge its settings, probe the store, then
-archive one segment for real.  One finding per line with a hint; exit 1 on a failure.
+swiftwal needs?  Phases: ask the server, judge its settings
+(``swiftwal.domain.server_settings``), probe the store, then archive one segment for
+real.  One finding per line with a hint; exit 1 on a failure.
 ``--nagios`` is another check altogether: ``swiftwal.commands.check_nagios``."""
 from __future__ import annotations
 
 import io
 import json
 import os
-import shlex
 import subprocess
 import time
 import uuid
 from typing import Dict, List, Optional
 
-import attrs
-
 from swiftwal.adapters import psql
 from swiftwal.domain import errors, layout
+from swiftwal.domain.server_settings import (FAIL, OK, WARN, Finding, judge_archive_call,
+                                             judge_server, read_archive_command,
+                                             skip_archive_test, store_of, unusable_config)
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 PROBE_PREFIX = "swiftwal-check/"
 _QUERY = ("SELECT current_setting('archive_mode'), current_setting('archive_command'), "
           "current_setting('wal_level'), current_setting('max_wal_senders'), "
           "(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), "
           "current_setting('server_version_num'), pg_is_in_recovery()")
-
-
-@attrs.frozen
-class Finding:
-    check: str
-    status: str
-    message: str
-    hint: Optional[str] = None
-
-    def line(self) -> str:
-        hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{self.status.upper():4}  {self.check}: {self.message}{hint}"
-
-    def to_json_dict(self) -> dict:
-        return {"check": self.check, "status": self.status, "message": self.message,
-                "hint": self.hint}
 
 
 def add_arguments(commands, name: str) -> None:
@@ -71,15 +55,11 @@ def run(ctx, args) -> int:
     findings: List[Finding] = []
     server = _ask_server(ctx, args, findings)
     if server is not None:
-        findings.extend(judge_server(server, ctx.settings))
+        findings.extend(judge_server(
+            server, judge_archive_command(str(server["archive_command"]), ctx.settings)))
     store_ok = _probe_store(ctx, findings)
-    if args.no_archive_test:
-        findings.append(Finding("archive-test", SKIP, "not run (--no-archive-test)"))
-    elif server is None or not store_ok or server["archive_mode"] not in ("on", "always") \
-            or server["in_recovery"]:
-        findings.append(Finding("archive-test", SKIP, "not run: the checks above must pass first"))
-    else:
-        findings.append(_archive_test(ctx, args))
+    skipped = skip_archive_test(args.no_archive_test, server, store_ok)
+    findings.append(_archive_test(ctx, args) if skipped is None else skipped)
     failed = any(f.status == FAIL for f in findings)
     if args.json:
         ctx.print(json.dumps({"ok": not failed, "findings": [f.to_json_dict() for f in findings]},
@@ -116,72 +96,22 @@ def _ask_server(ctx, args, findings: List[Finding]) -> Optional[Dict[str, object
             "version": int(version), "in_recovery": recovery == "t"}
 
 
-def judge_server(server: Dict[str, object], settings) -> List[Finding]:
-    """Findings on the server's settings (no I/O but reading the archive_command's config)."""
-    found = []
-    if server["archive_mode"] in ("on", "always"):
-        found.append(Finding("archive_mode", OK, str(server["archive_mode"])))
-    else:
-        found.append(Finding("archive_mode", FAIL, f"is {server['archive_mode']}: nothing is archived",
-                             "ALTER SYSTEM SET archive_mode = on, then restart the server"))
-    if server["wal_level"] in ("replica", "logical"):
-        found.append(Finding("wal_level", OK, str(server["wal_level"])))
-    else:
-        found.append(Finding("wal_level", FAIL, f"is {server['wal_level']}: too little WAL for "
-                             "recovery from a base backup", "set wal_level = replica and restart"))
-    found.append(judge_archive_command(str(server["archive_command"]), settings))
-    if server["replication"] and server["max_wal_senders"] > 0:
-        found.append(Finding("replication", OK, "pg_basebackup can connect"))
-    elif not server["replication"]:
-        found.append(Finding("replication", FAIL, "this user lacks the REPLICATION attribute "
-                             "pg_basebackup needs", "ALTER ROLE <user> REPLICATION, and allow it "
-                             "in pg_hba.conf"))
-    else:
-        found.append(Finding("replication", FAIL, "max_wal_senders is 0: pg_basebackup cannot "
-                             "connect", "set max_wal_senders (10 is the default) and restart"))
-    return found
-
-
 def judge_archive_command(command: str, settings) -> Finding:
-    name = "archive_command"
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return Finding(name, FAIL, f"cannot be parsed: {command!r}")
-    tools = [w for w in words if os.path.basename(w) == "swiftwal"]
-    if not tools or "archive-wal" not in words or "%p" not in words:
-        return Finding(name, FAIL, f"{command!r} does not call swiftwal archive-wal %p",
-                       "archive_command = '/path/to/swiftwal --config=/path/to/conf archive-wal %p'")
-    tool = tools[0]
-    if os.path.isabs(tool) and not os.access(tool, os.X_OK):
-        return Finding(name, FAIL, f"{tool} is not an executable file", "give the installed path")
-    config_file = _config_option(words)
-    if config_file is None:
-        return Finding(name, WARN, "no --config: credentials must be in the server's environment",
-                       "put them in a file readable by the server's user only")
-    from swiftwal.config import load_settings
+    """archive_command judged (``swiftwal.domain.server_settings``) after a
+    look at the swiftwal it runs and a read of the config file it gives it."""
+    call = read_archive_command(command)
+    if isinstance(call, Finding):
+        return call
+    tool_runs = not os.path.isabs(call.tool) or os.access(call.tool, os.X_OK)
+    theirs = None
+    if tool_runs and call.config_file is not None:
+        from swiftwal.config import load_settings
 
-    try:
-        theirs = load_settings({}, config_file, {})
-    except errors.ConfigError as exc:
-        return Finding(name, FAIL, f"its config file is unusable: {exc.message}", exc.hint)
-    ours_store = (settings.get("STORAGE") or "swift", settings.get("CONTAINER"))
-    their_store = (theirs.get("STORAGE") or "swift", theirs.get("CONTAINER"))
-    if ours_store != their_store:
-        return Finding(name, FAIL, f"archives to {their_store[1] or their_store[0]}, not the store "
-                       "checked here", "check with the same --config as archive_command")
-    return Finding(name, OK, f"calls swiftwal with {config_file}")
-
-
-def _config_option(words: List[str]) -> Optional[str]:
-    for index, word in enumerate(words):
-        if word.startswith("--config="):
-            return word.split("=", 1)[1]
-        if word in ("--config", "-c") and index + 1 < len(words):
-            return words[index + 1]
-        if word.startswith("-c") and len(word) > 2 and not word.startswith("--"):
-            return word[2:]
-    return None
+        try:
+            theirs = store_of(load_settings({}, call.config_file, {}))
+        except errors.ConfigError as exc:
+            theirs = unusable_config(exc.message, exc.hint)
+    return judge_archive_call(call, tool_runs, theirs, store_of(settings))
 
 
 # -- the store -----------------------------------------------------------------------------
