@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from swiftwal.commands import catalog
+from swiftwal.domain.sizes import human_size
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, wal_order_key
 
 
@@ -12,17 +13,6 @@ def add_arguments(commands, name: str) -> None:
     parser = commands.add_parser(name, help=helps[name])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=list_backups if name == "list-backups" else list_wal)
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.3g} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def list_backups(ctx, args) -> int:

@@ -2,7 +2,9 @@
 
 Also removes what interrupted backups left under ``backups/<KEY>/`` (no
 ``backup.json``), once they are old enough that no backup can still be
-writing there.  Refuses to delete the last backup that verifies.
+writing there.  Refuses to delete the last backup that verifies.  What to
+delete and whether to refuse are the domain's (``prune``, ``leftovers``,
+``last_good_backup``); here the store is read, then changed.
 """
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import datetime
 import json
 
 from swiftwal import events
-from swiftwal.adapters import executor
+from swiftwal.adapters import executor, verification
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
-from swiftwal.domain.backup import BackupKey
-from swiftwal.domain.prune import PrunePolicy, plan_prune
+from swiftwal.domain.keep_days import window_of
+from swiftwal.domain.last_good_backup import losing_the_last_good_backup
+from swiftwal.domain.leftovers import plan_leftovers
+from swiftwal.domain.prune import PrunePolicy, plan_json, plan_prune
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, wal_order_key
 
 #: Hours after which a backup directory without backup.json is taken for an
@@ -99,63 +103,12 @@ def run(ctx, args) -> int:
     return 0
 
 
-def window_of(days) -> datetime.timedelta | None:
-    """``--keep-days`` as a recovery window."""
-    if days is None:
-        return None
-    if not days >= 0 or days > 36500:  # also refuses nan
-        raise errors.UsageError(f"--keep-days must be a number of days from 0 to 36500, "
-                                f"not {days:g}")
-    return datetime.timedelta(days=days)
-
-
 def refuse_losing_the_last_good_backup(storage, plan, wal, histories) -> None:
     """A prune must not leave only backups that would not restore while
     deleting one that would (metadata checks, as ``verify`` without --full)."""
-    from swiftwal.commands.verify import verify_records
-
     kept = [d.item for d in plan.keep_backups]
     doomed = [d.item for d in plan.delete_backups]
-    reports = {r.key: r for r in verify_records(storage, kept + doomed, wal, histories, False)}
-    if any(reports[str(b.key)].ok for b in kept):
-        return
-    good = [b for b in doomed if reports[str(b.key)].ok]
-    if good:
-        raise errors.InvariantViolated(
-            f"prune would delete {good[-1].key}, the last backup that verifies; the backups it "
-            f"keeps would not restore ({', '.join(str(b.key) for b in kept)})",
-            hint="see 'swiftwal verify --all'; --force deletes anyway")
-
-
-def plan_leftovers(leftovers, complete_keys, now: datetime.datetime, min_age: datetime.timedelta):
-    """``(stale, young)``: leftovers by key of backups without metadata, split
-    by whether the key and every write under it are older than ``min_age``.
-    Directories whose name is not a backup key are not ours and are left alone."""
-    by_key: dict[str, list] = {}
-    for item in leftovers:
-        if item.key not in complete_keys:
-            by_key.setdefault(item.key, []).append(item)
-    stale, young = {}, []
-    limit = now - min_age
-    for key, items in by_key.items():
-        try:
-            started = BackupKey.parse(key).time
-        except errors.InvalidInput:
-            continue
-        times = [started] + [i.last_modified for i in items if i.last_modified is not None]
-        if max(times) <= limit:
-            stale[key] = items
-        else:
-            young.append(key)
-    return stale, young
-
-
-def plan_json(plan, dry_run: bool) -> dict:
-    def items(decisions):
-        return [{"name": str(getattr(d.item, "key", d.item)), "reason": d.reason} for d in decisions]
-
-    return {"dry_run": dry_run,
-            "backups": {"delete": items(plan.delete_backups), "keep": items(plan.keep_backups)},
-            "wal": {"delete": items(plan.delete_wal), "keep": items(plan.keep_wal)},
-            "warnings": list(plan.warnings)}
-
+    reports = verification.verify_records(storage, kept + doomed, wal, histories, False)
+    refusal = losing_the_last_good_backup(kept, doomed, reports)
+    if refusal is not None:
+        raise refusal

@@ -134,6 +134,18 @@ class PrunePlan:
         return lines
 
 
+def plan_json(plan: PrunePlan, dry_run: bool) -> dict:
+    """The plan as ``prune --json`` prints it."""
+    def items(decisions: Sequence[Decision]) -> List[dict]:
+        return [{"name": str(getattr(d.item, "key", d.item)), "reason": d.reason}
+                for d in decisions]
+
+    return {"dry_run": dry_run,
+            "backups": {"delete": items(plan.delete_backups), "keep": items(plan.keep_backups)},
+            "wal": {"delete": items(plan.delete_wal), "keep": items(plan.keep_wal)},
+            "warnings": list(plan.warnings)}
+
+
 def _all(decisions: Sequence[Decision]) -> Sequence[Decision]:
     return decisions
 

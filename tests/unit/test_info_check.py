@@ -6,8 +6,8 @@ import shlex
 from hypothesis import given, strategies as st
 
 from swiftwal.commands.check import judge_archive_command
-from swiftwal.commands.info import backup_gaps, find_gaps
 from swiftwal.config import Settings
+from swiftwal.domain.gaps import backup_gaps, find_gaps
 from swiftwal.domain.server_settings import FAIL, _config_option
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment
 from tests.unit.strategies import numbered_record as record

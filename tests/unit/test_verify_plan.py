@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swiftwal.commands.verify import plan_wal_check
+from swiftwal.domain.verification import BackupReport, plan_wal_check, wal_check
 from swiftwal.domain.lsn import Lsn
 from swiftwal.domain.timeline import HistoryEntry, TimelineHistory
 from swiftwal.domain.walnames import Segment
@@ -63,3 +63,22 @@ def test_recovery_follows_the_latest_timeline_and_ignores_abandoned_branches():
     check = plan_wal_check(record(10, 11), histories, archived)
     assert len(check.problems) == 1 and "000000020000000000000000E" not in check.problems[0]
     assert "00000002000000000000000E" in check.problems[0]
+
+
+@given(st.integers(1, 40), st.integers(0, 5), st.integers(0, 20), st.sets(st.integers(0, 80)),
+       st.lists(st.sampled_from(["backup object missing", "corrupted"]), max_size=2),
+       st.booleans())
+def test_a_report_fails_exactly_with_a_problem_and_shows_each(start, length, tail, holes,
+                                                              found, full):
+    stop = start + length
+    archived = {seg(n) for n in range(start, stop + tail + 1) if n not in holes}
+    check = wal_check(record(start, stop), {}, archived)
+    assert check == plan_wal_check(record(start, stop), {}, archived)
+    report = BackupReport.of(record(start, stop), check, [*found, *check.problems], full)
+    assert report.ok == (not found and not check.problems)
+    assert report.lines()[1:] == [f"  - {p}" for p in [*found, *check.problems]]
+    data = report.to_json_dict()
+    assert data["ok"] == report.ok and data["segments"] == len(check.segments)
+    assert (data["first_segment"], data["last_segment"]) == (
+        (str(check.segments[0]), str(check.segments[-1])) if check.segments else (None, None))
+    assert data["checked"] == ("full" if full else "metadata")

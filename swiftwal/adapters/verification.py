@@ -1,0 +1,81 @@
+"""Reading the store for ``verify``'s verdicts (``swiftwal.domain.verification``):
+each backup's data object (its size, with ``full`` every byte against its
+SHA-256), and the WAL recovery from it would read.
+
+``prune`` asks the same of the backups it keeps and deletes before it deletes
+the last one that would restore (metadata checks only).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from swiftwal.domain import errors
+from swiftwal.domain.backup import BackupRecord
+from swiftwal.domain.verification import BackupReport, wal_check
+from swiftwal.domain.walnames import Segment
+
+CHUNK = 1 << 20
+
+#: Reads one archived WAL object back and says what is wrong with it:
+#: ``(storage, stored WAL, key) -> problems``.
+WalObjectCheck = Callable[[object, object, Optional[bytes]], list]
+
+
+def verify_records(storage, records, wal, histories, full: bool,
+                   key: bytes | None = None,
+                   check_wal_object: WalObjectCheck | None = None) -> list[BackupReport]:
+    """One report per record, the archive already listed (``wal``: what
+    ``swiftwal.commands.catalog.load_wal`` returns); ``key`` decrypts encrypted
+    objects.  ``full`` also reads every WAL object recovery needs through
+    ``check_wal_object``."""
+    if full and check_wal_object is None:
+        raise TypeError("a full check needs check_wal_object")
+    segments = {w.wal_file: w for w in wal if isinstance(w.wal_file, Segment)}
+    return [verify_one(storage, record, histories, segments, full, key, check_wal_object)
+            for record in records]
+
+
+def verify_one(storage, record: BackupRecord, histories, segments, full: bool,
+               key: bytes | None = None,
+               check_wal_object: WalObjectCheck | None = None) -> BackupReport:
+    problems = list(_check_data(storage, record, full, key))
+    check = wal_check(record, histories, segments)
+    problems.extend(check.problems)
+    if full:
+        for segment in check.segments:
+            problems.extend(check_wal_object(storage, segments[segment], key))
+    return BackupReport.of(record, check, problems, full)
+
+
+def _check_data(storage, record: BackupRecord, full: bool, key: bytes | None = None) -> list[str]:
+    name = record.data_object
+    try:
+        info = storage.stat(name)
+    except errors.ObjectNotFound:
+        return [f"backup object {name} is missing"]
+    if record.stored_size is not None and info.size != record.stored_size:
+        return [f"backup object {name} holds {info.size} bytes, {record.stored_size} were stored"]
+    if not full:
+        return []
+    from swiftwal.adapters import crypto
+    from swiftwal.adapters.streams import HashingReader
+
+    try:
+        with storage.get(name) as reader:
+            hashing = HashingReader(reader)
+            source = hashing
+            if crypto.encrypted(name, key, crypto.record_metadata(record), info.metadata):
+                source = crypto.DecryptingReader(hashing, key, name)
+            while source.read(CHUNK):
+                pass
+            while hashing.read(CHUNK):  # past an early end of the encrypted stream
+                pass
+    except errors.ObjectNotFound:
+        return [f"backup object {name} disappeared while being read"]
+    except errors.IntegrityError as exc:  # the decryption's verdict names the object
+        return [f"backup object {exc.message}"]
+    if record.stored_size is not None and hashing.size != record.stored_size:
+        return [f"backup object {name}: read {hashing.size} bytes, {record.stored_size} were stored"]
+    if record.sha256 is not None and hashing.sha256 != record.sha256:
+        return [f"backup object {name} does not match its recorded SHA-256 (corrupted)"]
+    return []
