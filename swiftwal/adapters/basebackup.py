@@ -15,19 +15,18 @@ before sending anything), never starts an upload.
 from __future__ import annotations
 
 import fcntl
-import os
 import re
-import shutil
 import subprocess
 import threading
 from typing import BinaryIO, Callable, List, Optional, Tuple, TypeVar
 
 import attrs
 
+from swiftwal.adapters import postgres
 from swiftwal.adapters.compress_stream import CompressingPipe, compressing_pipe
 from swiftwal.adapters.compression import CHUNK, check_codec
 from swiftwal.adapters.tarscan import TarScanner
-from swiftwal.adapters.tool_failure import STDERR_KEPT, tool_failed
+from swiftwal.adapters.tool_failure import STDERR_KEPT
 from swiftwal.domain.errors import ConfigError, IntegrityError, InvariantViolated
 from swiftwal.domain.lsn import Lsn
 
@@ -57,6 +56,10 @@ class BasebackupOptions:
                                   validator=attrs.validators.in_(("fetch", "none")))
     pg_bin_dir: Optional[str] = None
     manifest: bool = True  # False: --no-manifest (PostgreSQL 12 has none anyway)
+
+    @property
+    def server(self) -> postgres.Server:
+        return postgres.Server(self.host, self.port, self.username, self.pg_bin_dir)
 
 
 @attrs.frozen
@@ -88,11 +91,10 @@ def run_basebackup(options: BasebackupOptions, codec: str, consume: Callable[[Bi
     argv = basebackup_argv(options)
     pipe = compressing_pipe(codec)
     try:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, bufsize=0)
-    except OSError as exc:
+        process = postgres.start_basebackup(argv)
+    except BaseException:
         pipe.close()
-        raise tool_failed("pg_basebackup", None, str(exc)) from None
+        raise
     stderr = _StderrCollector(process.stderr)
     pump = None
     try:
@@ -120,42 +122,8 @@ def run_basebackup(options: BasebackupOptions, codec: str, consume: Callable[[Bi
 
 
 def basebackup_argv(options: BasebackupOptions) -> List[str]:
-    """The command line; passwords stay in libpq's environment or .pgpass."""
-    argv = [_tool(options, "pg_basebackup"), "--pgdata=-", "--format=tar",
-            f"--wal-method={options.wal_method}", "--verbose"]
-    if options.checkpoint:
-        argv.append(f"--checkpoint={options.checkpoint}")
-    if options.label:
-        argv.append(f"--label={options.label}")
-    if not options.manifest:
-        argv.append("--no-manifest")
-    argv += _connection_args(options)
-    return argv
-
-
-def _connection_args(options: BasebackupOptions) -> List[str]:
-    args = []
-    if options.host:
-        args.append(f"--host={options.host}")
-    if options.port:
-        args.append(f"--port={options.port}")
-    if options.username:
-        args.append(f"--username={options.username}")
-    return args
-
-
-def _tool(options: BasebackupOptions, name: str) -> str:
-    if options.pg_bin_dir:
-        path = os.path.join(options.pg_bin_dir, name)
-        if not os.access(path, os.X_OK):
-            raise ConfigError(f"{name} not found in {options.pg_bin_dir}",
-                              hint="check the PostgreSQL bin directory setting")
-        return path
-    path = shutil.which(name)
-    if path is None:
-        raise ConfigError(f"{name} not found on PATH",
-                          hint="install the PostgreSQL client tools or set the bin directory")
-    return path
+    return postgres.basebackup_argv(options.server, options.wal_method, options.checkpoint,
+                                    options.label, options.manifest)
 
 
 def _grow_pipe(pipe) -> None:
@@ -190,14 +158,15 @@ def _startup_failure(options: BasebackupOptions, exit_code: int, stderr_tail: st
                                 "with tablespaces")
     if exit_code == 0:
         return IntegrityError("pg_basebackup exited 0 but wrote no backup")
-    return tool_failed("pg_basebackup", exit_code, stderr_tail)
+    return postgres.basebackup_failed(exit_code, stderr_tail)
 
 
 def tablespace_names(options: BasebackupOptions) -> List[str]:
     """User tablespaces, asked with psql over the same connection options
     (best effort: an empty list if psql cannot tell)."""
-    return _ask(options, "SELECT spcname FROM pg_tablespace "
-                         "WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY 1") or []
+    rows = postgres.ask(options.server, "SELECT spcname FROM pg_tablespace WHERE spcname "
+                        "NOT IN ('pg_default', 'pg_global') ORDER BY 1", timeout=30)
+    return [row[0] for row in rows or []]
 
 
 def database_size(options: BasebackupOptions) -> Optional[int]:
@@ -205,27 +174,9 @@ def database_size(options: BasebackupOptions) -> Optional[int]:
     over the backup's connection options: about what pg_basebackup will
     send (best effort: None if psql cannot tell, as for a role that may only
     replicate)."""
-    lines = _ask(options, "SELECT sum(pg_database_size(oid)) FROM pg_database")
-    return int(lines[0]) if lines and lines[0].isdigit() else None
-
-
-def _ask(options: BasebackupOptions, query: str) -> Optional[List[str]]:
-    """The lines psql answers ``query`` with, or None if it cannot."""
-    try:
-        psql = _tool(options, "psql")
-    except ConfigError:
-        return None
-    argv = [psql, "--no-psqlrc", "--no-password", "--tuples-only", "--no-align",
-            f"--command={query}", *_connection_args(options)]
-    if "PGDATABASE" not in os.environ:
-        argv.append("--dbname=postgres")  # both catalogs are shared: any database answers
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    return [line for line in done.stdout.decode("utf-8", "replace").splitlines() if line]
+    rows = postgres.ask(options.server, "SELECT sum(pg_database_size(oid)) FROM pg_database",
+                        timeout=30)
+    return int(rows[0][0]) if rows and rows[0][0].isdigit() else None
 
 
 class _StderrCollector:
@@ -291,7 +242,7 @@ class _Pump(threading.Thread):
             exit_code = self._process.wait()
             tail = self._stderr.finish()
             if exit_code != 0:
-                raise tool_failed("pg_basebackup", exit_code, tail)
+                raise postgres.basebackup_failed(exit_code, tail)
             scanner.finish()
             self.result = _result(scanner, self._stderr.end_point, size)
             self._pipe.finish()

@@ -42,7 +42,7 @@ def check_target(path: str) -> None:
 
 def exposition(report: Mapping, archiver=None) -> bytes:
     """``report`` (what ``info --json`` prints) and ``archiver``
-    (``swiftwal.adapters.psql.ArchiverStats`` or None: not known) in the text format."""
+    (``swiftwal.adapters.postgres.ArchiverStats`` or None: not known) in the text format."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
@@ -147,10 +147,10 @@ def publish(ctx, report: Mapping, path: str) -> None:
     in the store records them) to ``report`` and write it to ``path``.  A server
     that cannot be asked only leaves those metrics out, with a warning."""
     from swiftwal import events
-    from swiftwal.adapters import psql
+    from swiftwal.adapters import postgres
 
     try:
-        archiver, missed = psql.archiver_stats(ctx.settings), None
+        archiver, missed = postgres.archiver_stats(postgres.Server.configured(ctx.settings)), None
     except errors.SwiftwalError as exc:
         archiver, missed = None, exc.message
     data = exposition(report, archiver)

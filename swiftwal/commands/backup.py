@@ -9,8 +9,8 @@ import json
 import time
 
 from swiftwal import events
-from swiftwal.adapters import crypto
-from swiftwal.commands.guards import ensure_cluster_identity, server_identity
+from swiftwal.adapters import crypto, postgres
+from swiftwal.commands.guards import ensure_cluster_identity
 from swiftwal.domain import errors, layout
 from swiftwal.domain.backup import BackupKey, BackupRecord, parse_backup_label
 from swiftwal.domain.walnames import Segment
@@ -49,9 +49,11 @@ def run(ctx, args) -> int:
     options = BasebackupOptions(
         host=args.host, port=args.port, username=args.username, label=args.label,
         checkpoint=args.checkpoint,
-        wal_method="fetch" if args.xlog else "none", pg_bin_dir=ctx.settings.get("PG_BIN_DIR"))
+        wal_method="fetch" if args.xlog else "none", pg_bin_dir=postgres.bin_dir(ctx.settings))
 
-    identity = server_identity(options)
+    # A backup of the wrong cluster is refused before anything is uploaded
+    # when psql can tell; the check after the upload applies anyway.
+    identity = postgres.cluster_identity(options.server)
     if identity is not None:
         ensure_cluster_identity(storage, identity[0], identity[1])
 

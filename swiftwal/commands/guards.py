@@ -42,33 +42,3 @@ def _recorded(storage) -> str | None:
     value = data.get("system_identifier") if isinstance(data, dict) else None
     return str(value) if value is not None else None
 
-
-def server_identity(options) -> tuple[str, str | None] | None:
-    """``(system identifier, major version)`` of the server a backup will
-    copy, asked with psql and the backup's connection options, so that a
-    backup from the wrong cluster is refused before anything is uploaded.
-    None when psql cannot tell (no psql, a replication-only role): the check
-    after the upload still applies."""
-    import os
-    import shutil
-    import subprocess
-
-    psql = os.path.join(options.pg_bin_dir, "psql") if options.pg_bin_dir else shutil.which("psql")
-    if not psql or not os.access(psql, os.X_OK):
-        return None
-    args = [psql, "-X", "-A", "-t", "-w", "-d", "postgres", "-c",
-            "SELECT system_identifier, current_setting('server_version_num') FROM pg_control_system()"]
-    for option, value in (("--host", options.host), ("--port", options.port),
-                          ("--username", options.username)):
-        if value:
-            args.append(f"{option}={value}")
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    identifier, _, version = done.stdout.strip().partition("|")
-    if done.returncode != 0 or not identifier.isdigit():
-        return None
-    major = str(int(version) // 10000) if version.isdigit() else None
-    return identifier, major

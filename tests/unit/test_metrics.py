@@ -14,7 +14,7 @@ from hypothesis import given, strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from swiftwal.adapters import metrics
-from swiftwal.adapters.psql import ArchiverStats
+from swiftwal.adapters.postgres import ArchiverStats
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = datetime.timezone.utc
