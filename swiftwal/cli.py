@@ -1,5 +1,6 @@
 """The ``swiftwal`` command: parse, wire adapters, configure logging once,
-map errors to exit statuses.  Each command lives in ``swiftwal.commands``.
+end with the exit status of what happened (each error declares its own:
+``swiftwal.domain.errors``).  Each command lives in ``swiftwal.commands``.
 """
 from __future__ import annotations
 
@@ -7,43 +8,18 @@ import os
 import sys
 TYPE_CHECKING = False  # typing itself costs archive_command time
 
+from swiftwal import options
 from swiftwal.domain import errors
+from swiftwal.domain.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
     import argparse
     from typing import Sequence
 
-# Exit statuses, documented in docs/exit-codes.md.  restore-wal keeps 1 for
-# "not in the archive" only (PostgreSQL's restore_command contract).
-EXIT_OK = 0
-EXIT_NOT_IN_ARCHIVE = 1
-EXIT_STATUSES: tuple[tuple[type[errors.SwiftwalError], int], ...] = (
-    (errors.UsageError, 2),
-    (errors.InvalidInput, 2),
-    (errors.ConfigError, 3),
-    (errors.StorageUnavailable, 4),
-    (errors.AuthenticationFailed, 5),
-    (errors.StorageError, 5),
-    (errors.WalConflict, 6),
-    (errors.AlreadyExists, 6),
-    (errors.RestoreTargetNotEmpty, 7),
-    (errors.ToolFailed, 8),
-    (errors.IntegrityError, 9),
-    (errors.UnsafeArchive, 10),
-    (errors.InvariantViolated, 11),
-    (errors.ObjectNotFound, 12),
-    (errors.SwiftwalError, 13),
-)
 # Run once per WAL file by PostgreSQL, and the workers they start on demand
 # (a call may wait for one to start): they log without importing structlog.
 WORKER_COMMANDS = ("archive-worker", "restore-worker")
 LIGHT_COMMANDS = ("archive-wal", "restore-wal", *WORKER_COMMANDS)
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
-# During targeted recovery PostgreSQL ends recovery on 1..125 ("missing")
-# but aborts on anything above 125: a store outage must never read as the
-# end of the archive.
-EXIT_ABORT_RECOVERY = 126
 
 COMMANDS = {
     "backup": "swiftwal.commands.backup",
@@ -61,36 +37,6 @@ COMMANDS = {
     "info": "swiftwal.commands.info",
 }
 
-
-def exit_status(error: errors.SwiftwalError) -> int:
-    for kind, status in EXIT_STATUSES:
-        if isinstance(error, kind):
-            return status
-    return EXIT_INTERNAL
-
-
-# Options before the command: (flags, settings key, help).  The key None
-# marks --config, "" a switch without a value.  One table for argparse and
-# for the fast path of archive_command (swiftwal.commands.archive_async).
-GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], str | None, str | None], ...] = (
-    (("--container", "-C"), "CONTAINER", "container holding everything (CONTAINER)"),
-    (("--config", "-c"), None, "KEY=value config file"),
-    (("--verbose", "-v"), "", "extra output and longer reports"),
-    (("--storage",), "STORAGE", "swift (default) or file:///path (STORAGE)"),
-    (("--os-auth-url",), "OS_AUTH_URL", None),
-    (("--os-username",), "OS_USERNAME", None),
-    (("--os-password",), "OS_PASSWORD",
-     "visible to other users in ps: prefer the config file or OS_PASSWORD"),
-    (("--os-tenant-name",), "OS_TENANT_NAME", None),
-    (("--os-auth-version",), "OS_AUTH_VERSION", None),
-    (("--os-cloud",), "OS_CLOUD", "a cloud of clouds.yaml (OS_CLOUD)"),
-    (("--compression",), "COMPRESSION", None),
-    (("--log-format",), "LOG_FORMAT", None),
-    (("--debug",), "", "show tracebacks"),
-)
-_CHOICES = {"COMPRESSION": ("gzip", "zstd"), "LOG_FORMAT": ("console", "json")}
-_METAVARS = {"OS_AUTH_URL": "URL", "OS_USERNAME": "USER", "OS_PASSWORD": "KEY",
-             "OS_TENANT_NAME": "TENANT", "OS_AUTH_VERSION": "VERSION", "OS_CLOUD": "CLOUD"}
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -142,17 +88,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _add_global_options(container, default) -> None:
-    """GLOBAL_OPTIONS on the main parser, or after a command (``default``
+    """``options.GLOBAL_OPTIONS`` on the main parser, or after a command (``default``
     SUPPRESS: only an option given there overrides the one before the command).
     A command's own option keeps its flag: ``backup -c`` is the checkpoint."""
     import argparse
 
-    for flags, key, text in GLOBAL_OPTIONS:
+    for flags, key, text in options.GLOBAL_OPTIONS:
         dest = flags[0][2:].replace("-", "_")
         if key == "":
             settings = dict(action="store_true")
         else:
-            settings = dict(choices=_CHOICES.get(key), metavar=_METAVARS.get(key))
+            settings = dict(choices=options.CHOICES.get(key), metavar=options.METAVARS.get(key))
         for kept in (flags, *((flag,) for flag in flags)):
             try:
                 container.add_argument(*kept, dest=dest, default=default, help=text, **settings)
@@ -169,44 +115,6 @@ class _ListedCommands(dict):
         return (name for name in super().__iter__() if name not in WORKER_COMMANDS)
 
 
-def split_global_options(argv: Sequence[str]):
-    """``(settings from options, config file, switches, the rest from the
-    command on)`` without argparse, or None for anything but plain
-    ``--opt value`` / ``--opt=value`` options before a command and no
-    option after it (argparse decides which command's option that is)."""
-    flags = {flag: (key, names[0]) for names, key, _ in GLOBAL_OPTIONS for flag in names}
-    values: dict[str, str | None] = {}
-    switches: set[str] = set()
-    config_file = None
-    index = 0
-    while index < len(argv) and argv[index].startswith("-"):
-        flag, equals, value = argv[index].partition("=")
-        if flag not in flags:
-            return None
-        key, name = flags[flag]
-        if key == "":
-            if equals:
-                return None
-            switches.add(name)
-            index += 1
-            continue
-        if not equals:
-            if index + 1 >= len(argv):
-                return None
-            value = argv[index + 1]
-            index += 1
-        index += 1
-        if key is None:
-            config_file = value
-        elif key in _CHOICES and value not in _CHOICES[key]:
-            return None
-        else:
-            values[key] = value
-    if any(word.startswith("-") for word in argv[index + 1:]):
-        return None
-    return values, config_file, switches, list(argv[index:])
-
-
 def _commands_to_register(argv: Sequence[str] | None) -> dict[str, str]:
     """Only the commands named in ``argv`` (all of them for help or a typo):
     importing every command costs archive_command time on each WAL file."""
@@ -216,11 +124,17 @@ def _commands_to_register(argv: Sequence[str] | None) -> dict[str, str]:
 
 def cli_settings(args) -> dict[str, str | None]:
     return {key: getattr(args, names[0][2:].replace("-", "_"))
-            for names, key, _ in GLOBAL_OPTIONS if key}
+            for names, key, _ in options.GLOBAL_OPTIONS if key}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return _main(list(sys.argv[1:] if argv is None else argv))[0]
+
+
+def worker_main() -> None:
+    """A worker process (``swiftwal.commands.workers.start_worker``): the
+    command line it was started with arrives on stdin."""
+    sys.exit(main(options.read_worker_command_line()))
 
 
 def entry() -> None:
@@ -307,18 +221,21 @@ def _run(argv: list[str]) -> int:
             context.log.warning(events.CONFIG_WARNING, msg=warning)
         return args.handler(context, args)
     except errors.SwiftwalError as error:
+        failure = error
         if args.command == "restore-wal":  # a bad setting too must not end recovery early
-            from swiftwal.commands.restore_wal import failure_status
+            from swiftwal.adapters.recovery_signals import restore_failure
 
-            error.exit_status = failure_status(error)
+            failure = restore_failure(error)
         if context is not None and fmt == "json":
             context.log.error(events.COMMAND_FAILED, command=args.command,
-                              error_code=error.code, msg=error.message)
+                              error_code=failure.code, msg=failure.message)
         # Standard output holds one JSON document: a report already printed
         # (verify's, naming the backups that fail) stands for the error.
         if getattr(args, "json", False) and not (context is not None and context.printed):
-            print_json_error(error)
-        raise
+            print_json_error(failure)
+        if failure is error:
+            raise
+        raise failure from error
 
 
 def _report(error: errors.SwiftwalError, debug: bool, argv: list[str]) -> int:
@@ -328,18 +245,14 @@ def _report(error: errors.SwiftwalError, debug: bool, argv: list[str]) -> int:
         traceback.print_exc()
     hint = f" (hint: {error.hint})" if error.hint else ""
     print(f"swiftwal: error: {printable(error.message)}{printable(hint)}", file=sys.stderr)
-    return status_of(error)
-
-
-def status_of(error: errors.SwiftwalError) -> int:
-    return getattr(error, "exit_status", None) or exit_status(error)
+    return error.exit_status
 
 
 def print_json_error(error: errors.SwiftwalError) -> None:
     """The error of a command run with --json, as docs/schemas/error.json."""
     import json
 
-    print(json.dumps({"error": {"status": status_of(error), "kind": error.code,
+    print(json.dumps({"error": {"status": error.exit_status, "kind": error.code,
                                 "message": error.message, "hint": error.hint}}))
 
 

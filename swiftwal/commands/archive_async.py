@@ -82,10 +82,13 @@ class _ArchiveWorker(PoolWorker):
     def __init__(self, ctx, spool) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
+
         ctx.storage_to_write()  # opened to write before PoolWorker opens it to read
         super().__init__(spool, ctx.settings.integer("PARALLEL", 4), ctx)
         self.lookahead = ctx.settings.integer("ARCHIVE_LOOKAHEAD", 8)
         self.codec = ctx.settings.compression
+        self.segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
         self.compressors = ThreadPoolExecutor(max_workers=self.parallel + 1)
         self.identities: set[str] = set()
         self.stored: set[str] = set()   # recorded by this worker: not stored again
@@ -141,7 +144,7 @@ class _ArchiveWorker(PoolWorker):
 
         from swiftwal.adapters.compression import compress_bytes
         from swiftwal.adapters.spool import fingerprint
-        from swiftwal.commands.archive_wal import store
+        from swiftwal.adapters.walstore import store_wal
 
         started = time.monotonic()
         with open(path, "rb") as handle:
@@ -152,8 +155,10 @@ class _ArchiveWorker(PoolWorker):
         # Both release the GIL: compress beside hashing, on another core.
         compressing = self.compressors.submit(compress_bytes, self.codec, data)
         digest = hashlib.sha256(data).hexdigest()
-        outcome, stored = store(self.ctx, wal_name, data, digest, path, False,
-                                self.identities, self.key, compressing.result())
+        outcome, stored = store_wal(self.ctx.storage, wal_name, data, digest, codec=self.codec,
+                                    segment_size=self.segment_size, path=path,
+                                    identities=self.identities, key=self.key,
+                                    compressed=compressing.result())
         self.spool.record(wal_name, seen, digest, stored, outcome)
         self.stored.add(wal_name)
         if not requested:

@@ -10,7 +10,7 @@ import time
 
 from swiftwal import events
 from swiftwal.adapters import crypto, postgres
-from swiftwal.commands.guards import ensure_cluster_identity
+from swiftwal.adapters.cluster_identity import ensure_cluster_identity
 from swiftwal.domain import errors, layout
 from swiftwal.domain.backup import BackupKey, BackupRecord, parse_backup_label
 from swiftwal.domain.walnames import Segment

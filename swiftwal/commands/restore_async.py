@@ -37,10 +37,12 @@ def fast_restore(argv: list[str]) -> int | None:
     try:
         call = FastCall.parse(argv, "restore-wal", 2, "RESTORE_PREFETCH")
     except SwiftwalError as error:
-        from swiftwal.commands.restore_wal import failure_status
+        from swiftwal.adapters.recovery_signals import restore_failure
 
-        error.exit_status = failure_status(error)
-        raise
+        failure = restore_failure(error)
+        if failure is error:
+            raise
+        raise failure from error
     if call is None:
         return None
     wal_name, path = call.args
@@ -144,7 +146,7 @@ class _PrefetchWorker(PoolWorker):
 
     def work(self, wal_name: str, _payload: str, requested: bool) -> None:
         from swiftwal import events
-        from swiftwal.commands.restore_wal import fetch
+        from swiftwal.adapters.walstore import fetch_wal
 
         started = time.monotonic()
         if self.spool.has(wal_name):  # fetched earlier, not served yet
@@ -162,8 +164,8 @@ class _PrefetchWorker(PoolWorker):
                 return
         elif wal_name in self.fetched:
             return
-        found = fetch(self.ctx.storage, wal_name, self.ctx.settings.compression, self.key,
-                      trust_frame_checksum=True)
+        found = fetch_wal(self.ctx.storage, wal_name, self.ctx.settings.compression, self.key,
+                          trust_frame_checksum=True)
         if found is None:
             self.missing.add(wal_name)
             raise LookupError(f"{wal_name} is not in the archive")
@@ -174,10 +176,12 @@ class _PrefetchWorker(PoolWorker):
                            requested=requested, duration_s=round(time.monotonic() - started, 3))
 
     def exit_status(self, error) -> int:
-        from swiftwal.commands.restore_wal import failure_status
+        if not isinstance(error, SwiftwalError):  # never passed on to the call
+            return super().exit_status(error)
+        from swiftwal.adapters.recovery_signals import restore_failure
 
         # The worker runs in the caller's working directory: the data directory.
-        return failure_status(error)
+        return restore_failure(error).exit_status
 
     def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
         from swiftwal import events

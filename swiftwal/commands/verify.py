@@ -53,7 +53,7 @@ def _check_wal_object(storage, item, key: bytes | None = None) -> list[str]:
             metadata = reader.info.metadata
     except errors.ObjectNotFound:
         return [f"WAL object {name} disappeared while being read"]
-    from swiftwal.commands.restore_wal import verified_original
+    from swiftwal.adapters.walstore import verified_original
 
     try:
         data, _ = verified_original(name, item.stored.compression, stored, metadata, key)

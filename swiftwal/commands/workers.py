@@ -61,9 +61,9 @@ class FastCall:
         ``count`` arguments, or the setting ``switch`` is 0.  Settings that
         cannot be loaded raise their ``ConfigError`` here, before any work:
         the worker would only have failed on them in its log file."""
-        from swiftwal import cli, config
+        from swiftwal import config, options
 
-        parsed = cli.split_global_options(argv)
+        parsed = options.split_global_options(argv)
         if parsed is None:
             return None
         values, config_file, switches, rest = parsed
@@ -143,38 +143,33 @@ def _encode(error: Exception, status: int) -> str:
 
 
 def _decode(answer: str):
-    from swiftwal.domain.errors import SwiftwalError
+    from swiftwal.domain.errors import RelayedError, SwiftwalError
 
     fields = answer.split("\t")
     if len(fields) != 4 or not fields[0].isdigit():
         return None
-    error = SwiftwalError(fields[2], hint=fields[3] or None)
-    error.code, error.exit_status = fields[1], int(fields[0])
-    return error
+    # An error never ends a call with 0, whatever the marker says.
+    return RelayedError(fields[2], fields[3] or None, code=fields[1],
+                        exit_status=int(fields[0]) or SwiftwalError.exit_status)
 
 
 def start_worker(options: list[str], command: str):
+    """A worker process running ``command`` with the caller's ``options``
+    (``swiftwal.options``: on stdin, never as arguments), or None."""
     import subprocess
+
+    from swiftwal.options import WORKER_START, worker_command_line
 
     try:
         worker = subprocess.Popen(
-            [sys.executable, "-c", "from swiftwal.commands.workers import main; main()"],
+            [sys.executable, "-c", WORKER_START],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, env={**os.environ, **WORKER_MALLOC})
-        worker.stdin.write("\0".join([command, *options]).encode("utf-8", "surrogateescape"))
+        worker.stdin.write(worker_command_line(command, options))
         worker.stdin.close()
     except OSError:
         return None
     return worker
-
-
-def main() -> None:
-    """A worker process: its command and the caller's options arrive on stdin."""
-    from swiftwal import cli
-
-    command, *options = sys.stdin.buffer.read().decode("utf-8", "surrogateescape").split("\0")
-    sys.stdin.close()
-    sys.exit(cli.main([*options, command]))
 
 
 def serve(ctx, spool, make_worker) -> int:
@@ -220,7 +215,7 @@ class PoolWorker:
         if ctx is not None:  # a store to work with: its key, and tokens shared with the calls
             from swiftwal.adapters.crypto import configured_key
             from swiftwal.adapters.spool import cache_root
-            from swiftwal.commands.archive_wal import use_token_cache
+            from swiftwal.adapters.walstore import use_token_cache
 
             self.key = configured_key(ctx.settings)
             use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
@@ -235,9 +230,9 @@ class PoolWorker:
 
     def exit_status(self, error) -> int:
         """The exit status the call reports for our ``error``."""
-        from swiftwal.cli import exit_status
+        from swiftwal.domain.errors import exit_status
 
-        return getattr(error, "exit_status", None) or exit_status(error)
+        return exit_status(error)
 
     def ahead(self, running: dict) -> list[tuple[str, str]]:
         """``(name, payload)`` to do ahead now; ``running`` maps names in hand."""

@@ -14,12 +14,11 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swiftwal import cli
 from tests.support.inprocess import run_cli
-from swiftwal.domain.errors import InvalidInput
+from swiftwal.domain.errors import EXIT_STATUSES, InvalidInput
 from swiftwal.domain.walnames import BackupHistoryFile, HistoryFile, parse_wal_filename
 
-DOCUMENTED = {status for _kind, status in cli.EXIT_STATUSES} | {0, 1}
+DOCUMENTED = {status for _kind, status in EXIT_STATUSES} | {0, 1}
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 

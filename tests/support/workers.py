@@ -7,6 +7,12 @@ import fcntl
 import os
 import time
 
+from swiftwal.options import WORKER_START
+
+# What a worker's command line holds; the second, that of an earlier swiftwal
+# (the benchmark's baseline) whose workers started from swiftwal.commands.workers.
+WORKER_MARKERS = (WORKER_START.encode(), b"swiftwal.commands.workers")
+
 
 def worker_pid(lock: str) -> int | None:
     """The PID written in ``lock`` if that process is still a swiftwal worker
@@ -15,7 +21,8 @@ def worker_pid(lock: str) -> int | None:
         with open(lock) as handle:
             pid = int(handle.read().strip() or 0)
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return pid if b"swiftwal.commands.workers" in cmdline.read() else None
+            started_as = cmdline.read()
+        return pid if any(marker in started_as for marker in WORKER_MARKERS) else None
     except (OSError, ValueError):
         return None
 

@@ -7,10 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swiftwal import cli
+from swiftwal.options import CHOICES, GLOBAL_OPTIONS, split_global_options
 from tests.support.inprocess import run_cli
 from swiftwal.domain import errors
 
-documented = {status for _kind, status in cli.EXIT_STATUSES} | {0, 1, cli.EXIT_INTERRUPTED}
+documented = {status for _kind, status in errors.EXIT_STATUSES} | {0, 1, errors.EXIT_INTERRUPTED}
 words = st.sampled_from(["backup", "restore", "list-backups", "list-wal", "archive-wal", "restore-wal",
                          "prune", "archive-cleanup", "--keep-backups", "--keep-wals", "-1", "0", "3",
                          "--json", "-v", "--xlog", "-c", "fast", "latest", "20130828T1810Z",
@@ -32,7 +33,7 @@ def test_no_argument_list_gives_a_traceback(argv):
 
 def test_every_error_class_has_a_status():
     for kind in [errors.SwiftwalError, *errors.SwiftwalError.__subclasses__()]:
-        assert cli.exit_status(kind("x") if kind is not errors.ToolFailed else kind("t", 1)) in documented
+        assert errors.exit_status(kind("x") if kind is not errors.ToolFailed else kind("t", 1)) in documented
 
 
 option_values = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1,
@@ -42,12 +43,12 @@ option_values = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_si
 @st.composite
 def global_options(draw):
     argv = []
-    for flags, key, _ in draw(st.lists(st.sampled_from(cli.GLOBAL_OPTIONS), max_size=6)):
+    for flags, key, _ in draw(st.lists(st.sampled_from(GLOBAL_OPTIONS), max_size=6)):
         flag = draw(st.sampled_from(flags))
         if key == "":
             argv.append(flag)
             continue
-        value = draw(st.sampled_from(cli._CHOICES[key]) if key in cli._CHOICES else option_values)
+        value = draw(st.sampled_from(CHOICES[key]) if key in CHOICES else option_values)
         if flag.startswith("--") and draw(st.booleans()):
             argv.append(f"{flag}={value}")
         else:
@@ -60,7 +61,7 @@ def test_the_fast_option_parser_reads_options_as_argparse_does(options, command)
     argv = [*options, command] + (["pg_wal/000000010000000000000001"]
                                   if command == "archive-wal" else [])
     args = cli.build_parser(argv).parse_args(argv)
-    values, config_file, switches, rest = cli.split_global_options(argv)
+    values, config_file, switches, rest = split_global_options(argv)
     expected = {k: v for k, v in cli.cli_settings(args).items() if v is not None}
     assert values == expected
     assert config_file == args.config
@@ -72,7 +73,7 @@ def test_the_fast_option_parser_reads_options_as_argparse_does(options, command)
                                   ["--config"], ["--debug=1", "archive-wal", "x"],
                                   ["--compression", "lz4", "archive-wal", "x"]])
 def test_the_fast_option_parser_declines_what_it_does_not_know(argv):
-    assert cli.split_global_options(argv) is None
+    assert split_global_options(argv) is None
 
 
 # -- conventions administrators rely on ------------------------------------------------
@@ -125,9 +126,9 @@ def test_a_commands_own_option_keeps_its_flag_and_the_option_after_the_command_w
 
 
 def test_the_fast_option_parser_leaves_options_after_the_command_to_argparse():
-    assert cli.split_global_options(["archive-wal", "--config", "f", "pg_wal/x"]) is None
-    assert cli.split_global_options(["-c", "f", "restore-wal", "x", "y", "-v"]) is None
-    assert cli.split_global_options(["-c", "f", "archive-wal", "pg_wal/x"])[3] == [
+    assert split_global_options(["archive-wal", "--config", "f", "pg_wal/x"]) is None
+    assert split_global_options(["-c", "f", "restore-wal", "x", "y", "-v"]) is None
+    assert split_global_options(["-c", "f", "archive-wal", "pg_wal/x"])[3] == [
         "archive-wal", "pg_wal/x"]
 
 

@@ -198,7 +198,7 @@ def _keystone_failures():
 @pytest.mark.parametrize("index", range(9))
 def test_keystone_failures_become_errors_with_the_documented_exit_status(index):
     from swiftwal.adapters.storage.keystone import keystone_errors
-    from swiftwal.cli import EXIT_STATUSES
+    from swiftwal.domain.errors import EXIT_STATUSES
 
     failure, kind, status = _keystone_failures()[index]
     with pytest.raises(kind) as caught:

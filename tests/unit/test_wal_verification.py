@@ -1,4 +1,4 @@
-"""What a restored WAL file is checked against (``restore_wal.verified_original``).
+"""What a restored WAL file is checked against (``walstore.verified_original``).
 
 The prefetch worker trusts a zstd frame's own content checksum instead of
 hashing the whole segment again; these properties hold it to the same
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swiftwal.adapters.compression import compress_bytes
-from swiftwal.commands.restore_wal import verified_original
+from swiftwal.adapters.walstore import verified_original
 from swiftwal.domain.errors import IntegrityError
 
 NAME = "wal/000000010000000000000001.zst"
