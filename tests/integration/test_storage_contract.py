@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
+
+import attrs
 
 import pytest
 
 from swiftwal.adapters.storage.local import LocalStorage
+from swiftwal.adapters.storage.port import Part
 from swiftwal.adapters.storage.swift import SwiftStorage
 from swiftwal.adapters.storage.swift_settings import SwiftSettings
 from swiftwal.domain.errors import AlreadyExists, InvalidInput, ObjectNotFound, StorageError
@@ -275,6 +283,94 @@ def test_describe_names_the_store_without_secrets(store, tmp_path):
     text = store.describe()
     assert text.startswith("swift://contract-" if isinstance(store, SwiftStorage) else "file://")
     assert "testing" not in text
+
+
+# -- parts: what list never shows --------------------------------------------------------
+
+_KILLED_PUT = """
+import json, os, sys
+spec = json.loads(os.environ["STORE_SPEC"])
+if spec["kind"] == "local":
+    from swiftwal.adapters.storage.local import LocalStorage
+    store = LocalStorage(spec["root"], use_xattrs=spec["xattrs"])
+else:
+    from swiftwal.adapters.storage.swift import SwiftStorage
+    from swiftwal.adapters.storage.swift_settings import SwiftSettings
+    store = SwiftStorage(SwiftSettings(**spec["settings"]), buffer_size=spec["buffer"])
+store.put(spec["name"], sys.stdin.buffer)
+"""
+
+
+def killed_put(store, name: str) -> list[Part]:
+    """Start a put of ``name`` in another process, kill it once the store shows
+    parts of it, and return those parts."""
+    if isinstance(store, LocalStorage):
+        spec = {"kind": "local", "root": store.root, "xattrs": store._use_xattrs}
+    else:
+        spec = {"kind": "swift", "settings": attrs.asdict(store.settings), "buffer": BUFFER}
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_PUT], stdin=subprocess.PIPE,
+                               env={**os.environ, "STORE_SPEC": json.dumps({**spec, "name": name})})
+    try:
+        process.stdin.write(payload(SEGMENT + 100))  # one whole segment, then it waits
+        process.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not (parts := list(store.list_parts(name.rpartition("/")[0] + "/"))):
+            assert process.poll() is None and time.monotonic() < deadline, "no part appeared"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stdin.close()
+    return parts
+
+
+def belongs_to(part: Part, name: str) -> bool:
+    """``part.under`` is ``name``'s, or its directory's (see ``Part``)."""
+    return part.under.startswith(name) or (part.under.endswith("/") and name.startswith(part.under))
+
+
+def test_a_killed_put_leaves_parts_that_are_listed_and_deleted_as_parts(store):
+    store.put("dir/kept", io.BytesIO(b"kept"))
+    parts = killed_put(store, "dir/obj")
+    assert parts and all(belongs_to(part, "dir/obj") for part in parts)
+    assert [o.name for o in store.list()] == ["dir/kept"]
+    assert {p.name for p in parts} <= {p.name for p in store.list_parts("")}
+    assert list(store.list_parts("elsewhere/")) == []
+    store.delete_parts(parts)
+    assert not [p for p in store.list_parts("dir/") if belongs_to(p, "dir/obj")]
+    store.delete_parts(parts)  # already gone: not an error
+    assert read_all(store, "dir/kept") == b"kept"
+    store.tidy("dir/")  # still holds an object: nothing happens
+    assert read_all(store, "dir/kept") == b"kept"
+    store.delete(["dir/kept"])
+    store.tidy("dir/")
+    assert raw_names(store) == []
+    if isinstance(store, LocalStorage):
+        assert not os.path.exists(os.path.join(store.root, "dir")), "tidy left the directory"
+
+
+def test_parts_of_complete_objects_are_listed_and_go_with_them(store):
+    names = ["a/small", "a/big", "b/big"]
+    for name in names[:1]:
+        store.put(name, io.BytesIO(b"x"))
+    for name in names[1:]:
+        store.put(name, io.BytesIO(payload(BIG)))
+    parts = list(store.list_parts(""))
+    assert all(any(belongs_to(part, name) for name in names) for part in parts), parts
+    assert {p.name for p in store.list_parts("a/")} == {
+        p.name for p in parts if p.under.startswith("a/")}
+    if isinstance(store, SwiftStorage):
+        assert {p.kind for p in parts} == {"segment"} and len(parts) == 6
+    store.delete(names)
+    assert list(store.list_parts("")) == []
+
+
+def test_only_parts_are_deleted_as_parts(store):
+    store.put("dir/x", io.BytesIO(b"x"))
+    for name in ("dir/x", os.path.join(getattr(store, "root", "/"), "dir", "x")):
+        with pytest.raises(InvalidInput):
+            store.delete_parts([Part("dir/", name, "temp")])
+    assert read_all(store, "dir/x") == b"x"
 
 
 # -- the adapters agree -------------------------------------------------------------------

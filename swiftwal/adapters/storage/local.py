@@ -24,8 +24,9 @@ import uuid
 from typing import BinaryIO, Iterable, Iterator, Mapping
 
 from swiftwal.adapters.storage.port import (
-    RESERVED_COMPONENT_PREFIX, ObjectInfo, check_metadata, check_name)
-from swiftwal.domain.errors import AlreadyExists, ConfigError, ObjectNotFound, StorageError
+    RESERVED_COMPONENT_PREFIX, ObjectInfo, Part, check_metadata, check_name)
+from swiftwal.domain.errors import (AlreadyExists, ConfigError, InvalidInput, ObjectNotFound,
+                                    StorageError)
 
 _XATTR = "user.swiftwal"
 _TMP = RESERVED_COMPONENT_PREFIX + "tmp."
@@ -214,6 +215,51 @@ class LocalStorage:
             elif key.startswith(prefix) and entry.is_file(follow_symlinks=False):
                 st = entry.stat(follow_symlinks=False)
                 yield ObjectInfo(name=key, size=st.st_size, last_modified=_mtime(st))
+
+    def _directory(self, prefix: str) -> str:
+        """The directory holding names that start with ``prefix``."""
+        parts = prefix.split("/")[:-1]
+        if any(part in ("", ".", "..") or "\x00" in part for part in parts):
+            raise InvalidInput(f"invalid prefix {prefix!r}")
+        return os.path.join(self.root, *parts)
+
+    def list_parts(self, prefix: str) -> Iterator[Part]:
+        """Hidden files (temp files of puts, metadata sidecars) in the
+        directories whose name, with a ``/`` added, starts with ``prefix``."""
+        for directory, _dirs, files in os.walk(self._directory(prefix)):
+            relative = os.path.relpath(directory, self.root)
+            under = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+            if not under.startswith(prefix):
+                continue
+            for name in files:
+                if not name.startswith(RESERVED_COMPONENT_PREFIX):
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    moment = _mtime(os.lstat(path))
+                except FileNotFoundError:
+                    continue
+                yield Part(under, path, "metadata" if name.startswith(_SIDECAR) else "temp",
+                           moment)
+
+    def delete_parts(self, parts: Iterable[Part]) -> None:
+        for part in parts:
+            path = part.name
+            if (not os.path.isabs(path) or not os.path.basename(path).startswith(
+                    RESERVED_COMPONENT_PREFIX) or os.path.commonpath([path, self.root]) != self.root):
+                raise InvalidInput(f"{path!r} is not a hidden file of {self.describe()}")
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise _error("delete", path, exc) from exc
+
+    def tidy(self, prefix: str) -> None:
+        """Removes the directory named by ``prefix`` if it is empty."""
+        if prefix.endswith("/") and prefix != "/":
+            with contextlib.suppress(OSError):
+                os.rmdir(self._directory(prefix))
 
     def delete(self, names: Iterable[str]) -> None:
         touched = set()

@@ -90,6 +90,26 @@ def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return result
 
 
+@attrs.frozen
+class Part:
+    """Something an adapter stores that ``list`` never shows: a large
+    object's segment (Swift), a temp or metadata file (local directory).
+    Complete objects own some; an interrupted ``put`` leaves others behind.
+
+    ``under`` is ``/``-separated and starts with the name of the object the
+    part belongs or belonged to, or with its directory's name followed by
+    ``/`` when the adapter cannot tell the object (a local temp file is
+    named at random).  ``name`` is the adapter's own name for it, to show and
+    to pass back to ``delete_parts``; ``kind`` says what it is (``segment``,
+    ``temp``, ``metadata``).
+    """
+
+    under: str
+    name: str
+    kind: str
+    last_modified: datetime.datetime | None = None
+
+
 class ObjectReader(Protocol):
     info: ObjectInfo
 
@@ -143,6 +163,27 @@ class Storage(Protocol):
         """Delete each name with everything it owns (large-object segments).
 
         Names already absent are not an error.
+        """
+
+    def list_parts(self, prefix: str) -> Iterator[Part]:
+        """Every ``Part`` whose ``under`` starts with ``prefix``, in no
+        particular order: what interrupted puts left behind as well as what
+        complete objects own.  Reads only; pages without a request per part.
+        """
+
+    def delete_parts(self, parts: Iterable[Part]) -> None:
+        """Delete parts that ``list_parts`` gave; ones already gone are not an error.
+
+        Only parts are ever deleted (anything else raises ``InvalidInput``).
+        A part of an object still listed is part of its content: delete the
+        object (``delete`` takes its parts with it), not its parts.
+        """
+
+    def tidy(self, prefix: str) -> None:
+        """Drop what the adapter keeps for ``prefix`` (a name ending in ``/``)
+        itself once nothing is stored under it any more (the local adapter's
+        empty directory).  Never deletes an object or an unfinished part;
+        a prefix that still holds something, or none at all, is left as it is.
         """
 
     def describe(self) -> str:

@@ -30,7 +30,7 @@ from typing import BinaryIO, Iterable, Iterator, Mapping
 import attrs
 
 from swiftwal.adapters.storage.port import (
-    RESERVED_PREFIX, ObjectInfo, ObjectReader, check_metadata, check_name)
+    RESERVED_PREFIX, ObjectInfo, ObjectReader, Part, check_metadata, check_name)
 from swiftwal.adapters.storage.swift_session import SwiftSession, status
 from swiftwal.adapters.storage.swift_segments import (
     SegmentReader, SegmentUpload, ThreadConnections, fetch_checked, manifest_items,
@@ -330,24 +330,50 @@ class SwiftStorage(SwiftSession):
             if marker.startswith(SEGMENTS):
                 marker = AFTER_SEGMENTS
 
-    def _raw_names(self, prefix: str) -> list[str]:
+    def _raw_items(self, prefix: str) -> Iterator[dict]:
         # Only for ".segments/" prefixes, where the jump above is never taken too early.
-        names: list[str] = []
         marker = ""
         while True:
             with self._translating(f"list {prefix!r}"):
                 _, items = self._conn().get_container(self.container, marker=marker,
                                                       prefix=prefix, limit=self._page)
             if not items:
-                return names
-            names.extend(item["name"] for item in items)
+                return
+            yield from items
             marker = items[-1]["name"]
+
+    def _raw_names(self, prefix: str) -> list[str]:
+        return [item["name"] for item in self._raw_items(prefix)]
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         for items in self._raw_pages(prefix):
             for item in items:
                 if not item["name"].startswith(RESERVED_PREFIX):
                     yield info_from_listing(item)
+
+    def list_parts(self, prefix: str) -> Iterator[Part]:
+        """Segments of large objects (complete or not) whose object name starts with ``prefix``."""
+        try:
+            for item in self._raw_items(f"{SEGMENTS}{prefix}"):
+                info = info_from_listing(item)
+                yield Part(info.name[len(SEGMENTS):], info.name, "segment", info.last_modified)
+        except SwiftwalError as exc:
+            if exc.code != "not-found":  # no container yet: nothing stored
+                raise
+
+    def delete_parts(self, parts: Iterable[Part]) -> None:
+        for part in parts:
+            if not part.name.startswith(SEGMENTS):
+                raise InvalidInput(f"{part.name!r} is not a segment")
+            with self._translating(f"delete {part.name}"):
+                try:
+                    self._conn().delete_object(self.container, part.name)
+                except Exception as exc:
+                    if status(exc) != 404:
+                        raise
+
+    def tidy(self, prefix: str) -> None:
+        """Swift keeps nothing for a name beyond its objects."""
 
     def delete(self, names: Iterable[str]) -> None:
         for name in names:
