@@ -8,12 +8,11 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import time
 import uuid
 from typing import Dict, List, Optional
 
-from swiftwal.adapters import psql
+from swiftwal.adapters import postgres
 from swiftwal.domain import errors, layout
 from swiftwal.domain.server_settings import (FAIL, OK, WARN, Finding, judge_archive_call,
                                              judge_server, read_archive_command,
@@ -72,20 +71,20 @@ def run(ctx, args) -> int:
 
 # -- the server ----------------------------------------------------------------------------
 
-def _psql(ctx, args, *commands: str) -> subprocess.CompletedProcess:
-    return psql.run(ctx.settings, *commands, dbname=args.dbname, host=args.host, port=args.port,
-                    username=args.username)
+def _run_sql(ctx, args, *commands: str) -> postgres.Answer:
+    server = postgres.Server.configured(ctx.settings, args.host, args.port, args.username)
+    return postgres.run_psql(server, *commands, dbname=args.dbname)
 
 
 def _ask_server(ctx, args, findings: List[Finding]) -> Optional[Dict[str, object]]:
     try:
-        done = _psql(ctx, args, _QUERY)
-    except (errors.ConfigError, OSError, subprocess.TimeoutExpired) as exc:
+        done = _run_sql(ctx, args, _QUERY)
+    except errors.SwiftwalError as exc:  # no psql, or it did not start or answer
         findings.append(Finding("server", FAIL, f"cannot run psql: {exc}"))
         return None
-    fields = done.stdout.rstrip("\n").split(psql.SEPARATOR)
+    fields = done.stdout.rstrip("\n").split(postgres.SEPARATOR)
     if done.returncode != 0 or len(fields) != 7:
-        findings.append(Finding("server", FAIL, f"cannot query the server: {psql.first_error(done)}",
+        findings.append(Finding("server", FAIL, f"cannot query the server: {done.first_error()}",
                                 "give -H/-p/-U as for backup; the user must be able to log in"))
         return None
     mode, command, level, senders, replication, version, recovery = fields
@@ -153,12 +152,12 @@ def _probe_store(ctx, findings: List[Finding]) -> bool:
 def _archive_test(ctx, args) -> Finding:
     name = "archive-test"
     try:
-        done = _psql(ctx, args, "SELECT txid_current()", "SELECT pg_walfile_name(pg_switch_wal())")
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        done = _run_sql(ctx, args, "SELECT txid_current()", "SELECT pg_walfile_name(pg_switch_wal())")
+    except errors.SwiftwalError as exc:
         return Finding(name, FAIL, f"cannot switch WAL: {exc}")
     lines = done.stdout.split()
     if done.returncode != 0 or len(lines) < 2:
-        return Finding(name, FAIL, f"cannot switch WAL: {psql.first_error(done)}",
+        return Finding(name, FAIL, f"cannot switch WAL: {done.first_error()}",
                        "run check as a superuser or grant EXECUTE on pg_switch_wal()")
     segment = lines[-1]
     timeout = 60 if args.timeout is None else args.timeout

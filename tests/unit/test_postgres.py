@@ -3,6 +3,7 @@ programs found in PG_BIN_DIR or on PATH, connection options only when given,
 passwords only in the environment, never on a command line."""
 from __future__ import annotations
 
+import ast
 import stat
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from swiftwal.adapters import postgres
 from swiftwal.config import load_settings
 from swiftwal.domain.errors import ConfigError
 
+PACKAGE = Path(__file__).resolve().parents[2] / "swiftwal"
 PASSWORD = "Zebra-Secret-7f3a91"
 
 
@@ -24,6 +26,16 @@ def bin_dir(tmp_path: Path) -> Path:
         program.write_text("#!/bin/sh\nexit 0\n")
         program.chmod(program.stat().st_mode | stat.S_IXUSR)
     return directory
+
+
+def test_only_the_postgres_adapter_names_the_client_programs():
+    """Any other module wanting psql or pg_basebackup goes through it."""
+    naming = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and node.value in ("psql", "pg_basebackup"):
+                naming.append(str(path.relative_to(PACKAGE)))
+    assert set(naming) == {"adapters/postgres.py"}
 
 
 def test_the_programs_come_from_pg_bin_dir_as_set_in_the_environment(tmp_path):
