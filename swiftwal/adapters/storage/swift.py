@@ -379,7 +379,7 @@ class SwiftStorage(SwiftSession):
         for name in names:
             self._check_readable(name)
             with self._translating(f"delete {name}"):
-                if self._conn()._retry(None, multipart_delete, self.container, name):
+                if self._conn().request(multipart_delete, self.container, name):
                     continue
                 try:
                     self._conn().delete_object(self.container, name)

@@ -5,7 +5,6 @@ own texts may quote response bodies, and nothing here may carry a secret.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import socket
 
@@ -69,60 +68,6 @@ def translate(exc: BaseException, action: str, where: str) -> SwiftwalError:
         # No status: swiftclient's own message (auth set-up, missing keystone client, ...).
         return StorageError(f"swift {action} failed on {where}: {exc.msg}")
     return StorageError(f"swift {action} failed on {where}: {type(exc).__name__}")
-
-
-@functools.lru_cache(maxsize=None)
-def bounded_connection_class():
-    """swiftclient's ``Connection`` with an overall deadline per request and
-    jittered backoff.
-
-    swiftclient retries a failed request ``retries`` times, sleeping
-    ``starting_backoff`` doubling up to ``max_backoff``; each attempt is bounded
-    by ``timeout``.  Here ``retries`` reads as 0 once ``deadline`` seconds have
-    passed since the request began, so no request retries past it, and each
-    connection starts from a backoff drawn in [0.5, 1.5) times the configured
-    one, so that many archive_command processes hit by one outage do not
-    retry in lockstep.
-    """
-    import random
-    import time
-
-    from swiftclient.client import Connection
-
-    class BoundedConnection(Connection):
-        def __init__(self, *args, deadline: float | None = None, **kwargs) -> None:
-            self._deadline_s = deadline
-            self._ends_at: float | None = None
-            self._frozen: int | None = None
-            if "starting_backoff" in kwargs:
-                kwargs["starting_backoff"] *= random.uniform(0.5, 1.5)
-            super().__init__(*args, **kwargs)
-
-        @property
-        def retries(self) -> int:
-            # Past the deadline, allow no attempt beyond the current one; frozen
-            # at the first look so that swiftclient's loop ends by raising the
-            # last failure, never by falling through with no result.
-            if self._ends_at is not None and time.monotonic() >= self._ends_at:
-                if self._frozen is None:
-                    self._frozen = getattr(self, "attempts", 0)
-                return min(self._frozen, self._retries)
-            return self._retries
-
-        @retries.setter
-        def retries(self, value: int) -> None:
-            self._retries = value
-
-        def _retry(self, reset_func, func, *args, **kwargs):
-            self._frozen = None
-            if self._deadline_s is not None:
-                self._ends_at = time.monotonic() + self._deadline_s
-            try:
-                return super()._retry(reset_func, func, *args, **kwargs)
-            finally:
-                self._ends_at = None
-
-    return BoundedConnection
 
 
 def deadline_for(timeout: float) -> float:

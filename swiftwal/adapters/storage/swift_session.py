@@ -11,8 +11,9 @@ import contextlib
 import threading
 from typing import Iterator
 
-from swiftwal.adapters.storage.swift_errors import (bounded_connection_class, deadline_for,
-                                                    quiet_swiftclient_logger, translate)
+from swiftwal.adapters.storage.swift_connection import bounded_connection_class
+from swiftwal.adapters.storage.swift_errors import (deadline_for, quiet_swiftclient_logger,
+                                                    translate)
 from swiftwal.adapters.storage.swift_settings import GIB, MAX_SEGMENT_SIZE, SwiftSettings
 from swiftwal.domain.errors import ConfigError, SwiftwalError
 

@@ -55,7 +55,7 @@ def multipart_delete(url, token, container, name, http_conn=None, service_token=
 
     swiftclient's ``delete_object`` drops the response body, but Swift answers
     200 and reports failures inside it.  A missing object is not an error.
-    Meant for ``Connection._retry``, which adds auth and retries.
+    Meant for ``BoundedConnection.request``, which adds auth and retries.
     """
     from swiftclient.client import http_connection
     from swiftclient.exceptions import ClientException
