@@ -176,6 +176,12 @@ class LazySession:
                               hint="check OS_REGION_NAME and OS_INTERFACE")
         return url
 
+    def token_expiry(self) -> float | None:
+        """When the token it holds expires (seconds since the epoch), or None."""
+        from swiftwal.adapters.storage.token_cache import token_expiry
+
+        return token_expiry(self._session.auth) if self._session is not None else None
+
     def invalidate(self) -> bool:
         with self._lock:
             if self._session is not None:

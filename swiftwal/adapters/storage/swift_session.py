@@ -27,7 +27,8 @@ class SwiftSession:
     """Connections to one Swift container (one per thread) and what the cluster allows."""
 
     def __init__(self, settings: SwiftSettings, *, listing_page_size: int = 10000,
-                 buffer_size: int = 32 << 20, race_settle: float = 1.0) -> None:
+                 buffer_size: int = 32 << 20, race_settle: float = 1.0,
+                 token_cache=None) -> None:
         if not settings.container:
             raise ConfigError("no swift container configured", hint="set CONTAINER")
         if "/" in settings.container:
@@ -43,7 +44,7 @@ class SwiftSession:
         self._container_ready = False
         self._keystone = None
         #: A ``token_cache.TokenCache`` shared between processes, or None.
-        self.token_cache = None
+        self.token_cache = token_cache
 
     def describe(self) -> str:
         return self._where
@@ -80,7 +81,10 @@ class SwiftSession:
                 insecure=s.insecure, cacert=s.cacert, timeout=s.timeout, preauthurl=url,
                 preauthtoken=token, deadline=deadline_for(s.timeout))
         if self.token_cache is not None:
-            self.token_cache.watch(conn)
+            if s.uses_keystone:
+                self.token_cache.watch(conn, self._keystone_session().token_expiry)
+            else:
+                self.token_cache.watch(conn)
         return conn
 
     def _keystone_session(self):

@@ -6,10 +6,13 @@ segment.  A token is kept in a file readable only by its user, keyed by
 everything that selects an identity (auth URL, user, project, domains,
 region, interface, auth version) and bound to the password through a salted
 hash: a changed or wrong password (or application credential secret) never
-reuses a token.  Tokens expire after
-``max_age`` seconds; a token the store refuses (401) is replaced by
-python-swiftclient's own re-authentication, which this cache then records.
-Every failure to read or write the cache only means authenticating again.
+reuses a token.  A Keystone token is kept until the expiry Keystone gave it
+(as keystoneauth1 read it, ``expires_at``), less the two minutes within
+which keystoneauth1 itself would authenticate again; a tempauth token,
+whose expiry python-swiftclient does not pass on, for ``max_age`` seconds.
+A token the store refuses (401) is replaced by python-swiftclient's own
+re-authentication, which this cache then records.  Every failure to read or
+write the cache only means authenticating again.
 """
 from __future__ import annotations
 
@@ -18,8 +21,19 @@ import json
 import os
 import time
 
-#: Keystone's default token lifetime is one hour; stay well inside it.
+#: For tokens of unknown expiry (tempauth): tempauth's default lifetime is a day,
+#: Keystone's an hour; stay well inside both.
 DEFAULT_MAX_AGE = 1800.0
+#: keystoneauth1's ``MIN_TOKEN_LIFE_SECONDS``: a token closer to its expiry is renewed.
+EXPIRY_MARGIN = 120.0
+
+
+def token_expiry(plugin) -> float | None:
+    """When the token a keystoneauth1 identity plugin holds expires, in
+    seconds since the epoch (None without one): keystoneauth1's reading of
+    Keystone's answer, restored as well by ``set_auth_state``."""
+    expires = getattr(getattr(plugin, "auth_ref", None), "expires", None)
+    return expires.timestamp() if expires is not None else None
 
 
 class TokenCache:
@@ -44,17 +58,23 @@ class TokenCache:
                 if os.fstat(handle.fileno()).st_uid != os.geteuid():
                     return None
                 record = json.load(handle)
-            fresh = 0 <= time.time() - float(record["saved"]) < self._max_age
+            now = time.time()
+            fresh = 0 <= now - float(record["saved"])
+            if record.get("expires") is None:
+                fresh = fresh and now - float(record["saved"]) < self._max_age
+            else:
+                fresh = fresh and now < float(record["expires"]) - EXPIRY_MARGIN
             if fresh and record["secret"] == self._secret_hash(record["salt"]):
                 return str(record["url"]), str(record["token"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
         return None
 
-    def save(self, url: str, token: str) -> None:
+    def save(self, url: str, token: str, expires: float | None = None) -> None:
+        """Keep ``(url, token)``; ``expires``: the token's expiry (see ``token_expiry``)."""
         salt = os.urandom(16).hex()
         record = {"url": url, "token": token, "saved": time.time(), "salt": salt,
-                  "secret": self._secret_hash(salt)}
+                  "secret": self._secret_hash(salt), "expires": expires}
         temp = f"{self.path}.{os.getpid()}.tmp"
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
@@ -74,14 +94,15 @@ class TokenCache:
         except OSError:
             pass
 
-    def watch(self, conn) -> None:
-        """Record every token ``conn`` (a swiftclient Connection) obtains."""
+    def watch(self, conn, expiry=lambda: None) -> None:
+        """Record every token ``conn`` (a swiftclient Connection) obtains;
+        ``expiry()`` tells when the one just obtained expires (None: unknown)."""
         authenticate = conn.get_auth
 
         def get_auth():
             url, token = authenticate()
             if url and token:
-                self.save(url, token)
+                self.save(url, token, expiry())
             return url, token
 
         conn.get_auth = get_auth
