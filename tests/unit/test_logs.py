@@ -39,6 +39,21 @@ def test_both_writers_render_the_same_json(level, event, values):
     assert light == full == {**json.loads(json.dumps(values)), "event": event, "level": level}
 
 
+@given(st.sampled_from(["debug", "info", "warning", "error"]), fields)
+def test_both_writers_write_the_same_json_line_but_for_its_time(level, values):
+    """Byte for byte, keys in the same order: structlog's processors (level,
+    timestamp, JSON renderer) and the light writer."""
+    import datetime
+    import re
+
+    light = emit("json", True, level, "wal.archived", dict(values))
+    full = emit("json", False, level, "wal.archived", dict(values))
+    stamp = re.compile(r'"timestamp": "[^"]*"')
+    assert stamp.sub('"timestamp": ""', light) == stamp.sub('"timestamp": ""', full)
+    for line in (light, full):
+        datetime.datetime.strptime(json.loads(line)["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 @given(st.sampled_from(["info", "warning", "error"]), fields)
 def test_both_writers_render_the_same_console_line(level, values):
     assert emit("console", True, level, "prune.planned", dict(values)) == \
