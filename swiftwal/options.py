@@ -1,7 +1,8 @@
 """The options every command takes (before or after it), and how a worker
 process gets its command line: what the CLI (``swiftwal.cli``) and the
 workers behind archive-wal and restore-wal (``swiftwal.commands.workers``)
-share about the command line, without either importing the other.
+share about the command line.  The CLI sits on top and runs the commands;
+they never import it.
 
 Imported on the fast path of archive_command and restore_command: standard
 library only, and nothing it does not need there.
