@@ -64,6 +64,24 @@ def wait_for_worker(cache: str, kind: str = "archive", timeout: float = 60) -> N
         assert wait_until_unlocked(lock, deadline - time.monotonic()), "the worker did not exit"
 
 
+def wait_for_turns(lock: str, cache: str, turns: int = 2, timeout: float = 60) -> None:
+    """Until the worker holding ``lock`` has gone round its loop ``turns`` times
+    from now on, or has exited: each turn looks at the ``.ready`` marks, then
+    shows life by touching its lock (every HEARTBEAT_SECONDS).  The first touch
+    seen may end a turn that began before now; the next ends one that began
+    after it."""
+    deadline = time.monotonic() + timeout
+    seen = time.time_ns()
+    for _ in range(turns):
+        while (touched := os.stat(lock).st_mtime_ns) <= seen:
+            if wait_until_unlocked(lock, 0):
+                return  # gone idle: it can store nothing more
+            assert time.monotonic() < deadline, "the worker stopped showing life\n" + \
+                worker_logs(cache)
+            time.sleep(0.05)
+        seen = touched
+
+
 def worker_logs(cache: str) -> str:
     """Every worker's log under ``cache``, to explain a failed assertion."""
     text = []
@@ -263,13 +281,15 @@ def test_a_worker_left_from_another_setting_stores_nothing_new(tmp_path, swiftwa
         while NAMES[1] not in spool_records(cache):  # the control: stored ahead the old way
             assert time.monotonic() < deadline, worker_logs(cache)
             time.sleep(0.05)
+        (old_worker,) = [p for p in _files(os.path.join(cache, "archive"))
+                         if p.endswith("worker.lock")]
         for name in NAMES[:2]:
             os.rename(os.path.join(status, name + ".ready"), os.path.join(status, name + ".done"))
         time.sleep(0.3)
         fake_pg_wal(tmp_path, [NAMES[2]])
         store.run("archive-wal", os.path.join(wal, NAMES[2]), cwd=str(tmp_path),
                   extra_config=gzip_config)
-        time.sleep(1.0)  # the old worker polls every few milliseconds
+        wait_for_turns(old_worker, cache)  # the old worker had its chance to store it
     finally:
         os.unlink(os.path.join(str(tmp_path), "postmaster.pid"))
     wait_for_worker(cache)
