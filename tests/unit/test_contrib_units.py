@@ -1,22 +1,16 @@
 """The systemd units in contrib/systemd: every swiftwal command they run is one the
-command line accepts, every unit they name is there, and systemd itself finds
-nothing to complain about (``systemd-analyze verify``)."""
+command line accepts and every unit they name is there (systemd's own check,
+``systemd-analyze verify``, is in tests/integration/test_systemd_units.py)."""
 from __future__ import annotations
 
 import re
 import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from swiftwal import cli
-
-UNITS = Path(__file__).resolve().parents[2] / "contrib" / "systemd"
-FILES = sorted(p for p in UNITS.iterdir() if p.suffix in (".service", ".timer"))
-SWIFTWAL = "/opt/swiftwal/venv/bin/swiftwal"
+from tests.support.systemd_units import FILES, SWIFTWAL, UNITS
 
 
 def parse_unit(path: Path) -> dict[str, list[tuple[str, str]]]:
@@ -90,24 +84,3 @@ def test_the_metrics_file_is_a_prom_file_the_textfile_collector_reads():
     words = shlex.split(command)
     target = words[words.index("--prometheus") + 1]
     assert target.endswith(".prom") and target.startswith("/var/lib/prometheus/node-exporter/")
-
-
-def test_systemd_accepts_the_units(tmp_path):
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("SKIPPED LOUDLY: systemd-analyze is not installed, so systemd's own "
-                    "check of contrib/systemd did not run (install systemd)")
-    # Wherever swiftwal is installed here: verify checks that each command exists.
-    here = Path(sys.executable).with_name("swiftwal")
-    for path in FILES:
-        text = path.read_text().replace(SWIFTWAL, str(here) if here.exists() else "/bin/true")
-        (tmp_path / path.name).write_text(text)
-    # A template is checked through an instance of it.
-    shutil.copy(tmp_path / "swiftwal-failure@.service",
-                tmp_path / "swiftwal-failure@swiftwal-backup.service.service")
-    units = [str(p) for p in sorted(tmp_path.iterdir()) if "@." not in p.name]
-    result = subprocess.run([analyze, "verify", "--man=no", *units], capture_output=True,
-                            text=True, cwd=tmp_path, timeout=120)
-    complaints = [line for line in (result.stdout + result.stderr).splitlines()
-                  if line.strip()]
-    assert result.returncode == 0 and not complaints, "\n".join(complaints)
