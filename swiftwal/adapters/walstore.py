@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 
 from swiftwal import events
 from swiftwal.adapters.cluster_identity import ensure_cluster_identity
@@ -154,11 +153,3 @@ def verified_original(name: str, compression: str, stored: bytes, metadata, key,
                                     f"its SHA-256")
     return data, actual
 
-
-def use_token_cache(storage, root: str) -> None:
-    """Share Swift auth tokens between calls (a no-op for other stores):
-    archive-wal and restore-wal run once per WAL file, their workers beside them."""
-    if hasattr(storage, "token_cache"):
-        from swiftwal.adapters.storage.token_cache import TokenCache
-
-        storage.token_cache = TokenCache(os.path.join(root, "tokens"), storage.settings)

@@ -32,8 +32,7 @@ def run(ctx, args) -> int:
     started = time.monotonic()
     wal_name = os.path.basename(args.path)
     from swiftwal.adapters.crypto import configured_key
-    from swiftwal.adapters.spool import cache_root
-    from swiftwal.adapters.walstore import segment_size_of, store_wal, use_token_cache
+    from swiftwal.adapters.walstore import segment_size_of, store_wal
 
     key = configured_key(ctx.settings)  # a missing key file fails before anything is stored
     ctx.storage_to_write()
@@ -41,7 +40,7 @@ def run(ctx, args) -> int:
     configured = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     wal_file = parse_wal_filename(wal_name, segment_size_of(wal_name, len(data), configured))
     digest = hashlib.sha256(data).hexdigest()
-    use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
+    ctx.share_tokens()
     outcome, stored = store_wal(ctx.storage, wal_name, data, digest,
                                 codec=ctx.settings.compression, segment_size=configured,
                                 path=args.path, force=args.force, identities=set(), key=key)

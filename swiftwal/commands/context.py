@@ -1,6 +1,7 @@
 """What every command gets: settings, logger, output and the store (opened lazily)."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -18,6 +19,8 @@ class Context:
     _storage: object = None
     _log: object = None
     printed: bool = attrs.field(default=False, init=False)  # anything on ``out`` yet
+    _create: bool = attrs.field(default=False, init=False)
+    _tokens: bool = attrs.field(default=False, init=False)
 
     @property
     def log(self):
@@ -31,29 +34,46 @@ class Context:
         """The store, which must exist: a command that only reads never
         creates it, so a mistyped path cannot pass for an empty archive."""
         if self._storage is None:
-            self._storage = open_storage(self.settings)
+            self._storage = open_storage(self.settings, self._create, self._tokens)
         return self._storage
 
     def storage_to_write(self):
         """The store of a command that writes (archive-wal, backup): a local
         directory that does not exist yet is created by its first write."""
         if self._storage is None:
-            self._storage = open_storage(self.settings, create=True)
-        return self._storage
+            self._create = True
+        return self.storage
+
+    def share_tokens(self):
+        """The store, keeping its auth tokens for later processes (in
+        ``CACHE_DIR``): for the commands PostgreSQL starts once per WAL file,
+        and their workers, which would otherwise authenticate once per file.
+        A store already open is opened again: call this before using it."""
+        if not self._tokens:
+            self._tokens = True
+            self._storage = None
+        return self.storage
 
     def print(self, text: str = "") -> None:
         self.printed = True
         print(text, file=self.out)
 
 
-def open_storage(settings: Settings, create: bool = False):
+def open_storage(settings: Settings, create: bool = False, share_tokens: bool = False):
     from swiftwal.adapters.storage.factory import open_storage as _open
 
     url = settings.get("STORAGE")
+    tokens = None
+    if share_tokens:
+        from swiftwal.adapters.spool import cache_root
+
+        tokens = os.path.join(cache_root(settings.get("CACHE_DIR")), "tokens")
     if url in (None, "swift"):
-        return _open(None, swift_settings(settings, needs_container=True))
+        return _open(None, swift_settings(settings, needs_container=True),
+                     token_cache_dir=tokens)
     if url.startswith("swift://"):
-        return _open(url, swift_settings(settings, needs_container=False))
+        return _open(url, swift_settings(settings, needs_container=False),
+                     token_cache_dir=tokens)
     return _open(url, None, create=create)
 
 

@@ -37,14 +37,13 @@ def run(ctx, args) -> int:
     parse_wal_filename(args.wal_name, segment_size)
     from swiftwal.adapters.atomic import remove_stale_temp_files
     from swiftwal.adapters.crypto import configured_key
-    from swiftwal.adapters.spool import cache_root
-    from swiftwal.adapters.walstore import fetch_wal, use_token_cache
+    from swiftwal.adapters.walstore import fetch_wal
 
     # Any error raised here ends as swiftwal.adapters.recovery_signals.restore_failure
     # says (the CLI sees to it): above 125 during targeted recovery.
     key = configured_key(ctx.settings)
     remove_stale_temp_files(os.path.dirname(args.path) or ".")
-    use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
+    ctx.share_tokens()
     found = fetch_wal(ctx.storage, args.wal_name, ctx.settings.compression, key)
     if found is None:
         ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)

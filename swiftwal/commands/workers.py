@@ -214,11 +214,9 @@ class PoolWorker:
         self.ctx = ctx
         if ctx is not None:  # a store to work with: its key, and tokens shared with the calls
             from swiftwal.adapters.crypto import configured_key
-            from swiftwal.adapters.spool import cache_root
-            from swiftwal.adapters.walstore import use_token_cache
 
             self.key = configured_key(ctx.settings)
-            use_token_cache(ctx.storage, cache_root(ctx.settings.get("CACHE_DIR")))
+            ctx.share_tokens()
         self.skipped: set[str] = set()  # failed when done ahead: left to their own calls
 
     def work(self, wal_name: str, payload: str, requested: bool) -> None:

@@ -148,3 +148,80 @@ def test_the_installed_command_ends_a_fast_call_with_its_line_and_status(tmp_pat
     argv[-1] = str(tmp_path / "missing")
     miss = subprocess.run(argv, cwd=DOMAIN.parents[1], capture_output=True, text=True, timeout=60)
     assert miss.returncode == 2 and "does not exist" in miss.stderr, miss.stderr
+
+
+# -- the storage port is sealed -------------------------------------------------------------
+
+PACKAGE = DOMAIN.parent
+STORAGE = PACKAGE / "adapters" / "storage"
+#: Names that hold a store in the code outside the adapters (``ctx.storage``, ``storage``).
+STORE_NAMES = {"storage", "store", "_storage"}
+
+
+def _port_methods() -> set[str]:
+    tree = ast.parse((STORAGE / "port.py").read_text())
+    (port,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Storage"]
+    return {n.name for n in port.body if isinstance(n, ast.FunctionDef)}
+
+
+def _adapter_classes() -> set[str]:
+    return {node.name for path in STORAGE.glob("*.py") if path.name != "port.py"
+            for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)}
+
+
+def _holds_a_store(node: ast.AST) -> bool:
+    return ((isinstance(node, ast.Name) and node.id in STORE_NAMES)
+            or (isinstance(node, ast.Attribute) and node.attr in STORE_NAMES))
+
+
+def storage_port_leaks(source: str, where: str, port: set[str], adapters: set[str]) -> list[str]:
+    """Uses of a store beyond its port: an adapter class in ``isinstance`` or
+    ``issubclass``, ``hasattr``/``getattr``/``setattr`` on a store, or any
+    attribute of a store that is not a port method (``storage._conn``,
+    ``storage.root``)."""
+    found = []
+    for node in ast.walk(ast.parse(source, where)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in ("isinstance", "issubclass") and len(node.args) == 2:
+                classes = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+                for cls in classes:
+                    name = cls.id if isinstance(cls, ast.Name) else getattr(cls, "attr", "")
+                    if name in adapters:
+                        found.append(f"{where}:{node.lineno}: {node.func.id}(..., {name})")
+            if node.func.id in ("hasattr", "getattr", "setattr") and node.args and \
+                    _holds_a_store(node.args[0]):
+                found.append(f"{where}:{node.lineno}: {node.func.id} on a store")
+        if isinstance(node, ast.Attribute) and _holds_a_store(node.value) and \
+                node.attr not in port:
+            found.append(f"{where}:{node.lineno}: .{node.attr} of a store")
+    return found
+
+
+def test_nothing_outside_the_storage_adapters_looks_behind_the_port():
+    port, adapters = _port_methods(), _adapter_classes()
+    assert {"put", "get", "list", "list_parts", "delete_parts", "tidy"} <= port
+    assert {"LocalStorage", "SwiftStorage", "SwiftSession"} <= adapters
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if STORAGE not in path.parents:
+            where = str(path.relative_to(PACKAGE.parent))
+            found += storage_port_leaks(path.read_text(), where, port, adapters)
+    assert found == []
+
+
+@pytest.mark.parametrize("line", [
+    "isinstance(storage, LocalStorage)",
+    "isinstance(s, (int, swift.SwiftStorage))",
+    "hasattr(storage, 'token_cache')",
+    "ctx.storage._conn().get_container(x)",
+    "storage.root",
+    "self.storage.container",
+    "store._translating('x')",
+])
+def test_the_port_check_sees_each_kind_of_leak(line):
+    assert storage_port_leaks(line, "x.py", _port_methods(), _adapter_classes())
+
+
+def test_the_port_check_lets_port_calls_through():
+    code = "ctx.storage.put(n, s)\nstorage.list_parts(p)\nwith store.get(n) as r: r.read()\n"
+    assert storage_port_leaks(code, "x.py", _port_methods(), _adapter_classes()) == []

@@ -11,11 +11,13 @@ from swiftwal.domain.errors import ConfigError
 
 
 def open_storage(url: str | None, swift_settings: SwiftSettings | None, *,
-                 create: bool = False) -> Storage:
+                 create: bool = False, token_cache_dir: str | None = None) -> Storage:
     """``file:///path`` is a local directory; ``swift://container`` (or None,
     using the settings' container) is Swift with ``swift_settings``.  A local
     directory must exist (``ConfigError`` "no such store") unless ``create``:
-    then its first write creates it."""
+    then its first write creates it.  ``token_cache_dir``: Swift keeps its
+    auth tokens there for later processes (see ``token_cache``); a local
+    directory has none to keep."""
     if url is not None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == "file":
@@ -39,4 +41,9 @@ def open_storage(url: str | None, swift_settings: SwiftSettings | None, *,
         raise ConfigError("no swift auth URL configured", hint="set OS_AUTH_URL")
     from swiftwal.adapters.storage.swift import SwiftStorage
 
-    return SwiftStorage(swift_settings)
+    cache = None
+    if token_cache_dir is not None:
+        from swiftwal.adapters.storage.token_cache import TokenCache
+
+        cache = TokenCache(token_cache_dir, swift_settings)
+    return SwiftStorage(swift_settings, token_cache=cache)
