@@ -1,13 +1,12 @@
 """Reading the store for ``verify``'s verdicts (``swiftwal.domain.verification``):
-each backup's data object (its size, with ``full`` every byte against its
-SHA-256), and the WAL recovery from it would read.
+each backup's data object (its size; with ``full``, every byte against its
+SHA-256) and the WAL recovery from it would read (with ``full``, each WAL
+object read back as restore-wal reads it).
 
 ``prune`` asks the same of the backups it keeps and deletes before it deletes
 the last one that would restore (metadata checks only).
 """
 from __future__ import annotations
-
-from typing import Callable, Optional
 
 from swiftwal.domain import errors
 from swiftwal.domain.backup import BackupRecord
@@ -16,34 +15,24 @@ from swiftwal.domain.walnames import Segment
 
 CHUNK = 1 << 20
 
-#: Reads one archived WAL object back and says what is wrong with it:
-#: ``(storage, stored WAL, key) -> problems``.
-WalObjectCheck = Callable[[object, object, Optional[bytes]], list]
-
 
 def verify_records(storage, records, wal, histories, full: bool,
-                   key: bytes | None = None,
-                   check_wal_object: WalObjectCheck | None = None) -> list[BackupReport]:
+                   key: bytes | None = None) -> list[BackupReport]:
     """One report per record, the archive already listed (``wal``: what
     ``swiftwal.commands.catalog.load_wal`` returns); ``key`` decrypts encrypted
-    objects.  ``full`` also reads every WAL object recovery needs through
-    ``check_wal_object``."""
-    if full and check_wal_object is None:
-        raise TypeError("a full check needs check_wal_object")
+    objects."""
     segments = {w.wal_file: w for w in wal if isinstance(w.wal_file, Segment)}
-    return [verify_one(storage, record, histories, segments, full, key, check_wal_object)
-            for record in records]
+    return [verify_one(storage, record, histories, segments, full, key) for record in records]
 
 
 def verify_one(storage, record: BackupRecord, histories, segments, full: bool,
-               key: bytes | None = None,
-               check_wal_object: WalObjectCheck | None = None) -> BackupReport:
+               key: bytes | None = None) -> BackupReport:
     problems = list(_check_data(storage, record, full, key))
     check = wal_check(record, histories, segments)
     problems.extend(check.problems)
     if full:
         for segment in check.segments:
-            problems.extend(check_wal_object(storage, segments[segment], key))
+            problems.extend(_check_wal_object(storage, segments[segment], key))
     return BackupReport.of(record, check, problems, full)
 
 
@@ -78,4 +67,25 @@ def _check_data(storage, record: BackupRecord, full: bool, key: bytes | None = N
         return [f"backup object {name}: read {hashing.size} bytes, {record.stored_size} were stored"]
     if record.sha256 is not None and hashing.sha256 != record.sha256:
         return [f"backup object {name} does not match its recorded SHA-256 (corrupted)"]
+    return []
+
+
+def _check_wal_object(storage, item, key: bytes | None = None) -> list[str]:
+    """Read back the way restore-wal reads (``walstore.verified_original``),
+    so that what passes here is what recovery would get."""
+    name = item.stored.object_name
+    try:
+        with storage.get(name) as reader:
+            stored = reader.read()
+            metadata = reader.info.metadata
+    except errors.ObjectNotFound:
+        return [f"WAL object {name} disappeared while being read"]
+    from swiftwal.adapters.walstore import verified_original
+
+    try:
+        data, _ = verified_original(name, item.stored.compression, stored, metadata, key)
+    except errors.IntegrityError as exc:  # names the object
+        return [f"WAL object {exc.message}"]
+    if metadata.get("size") and metadata["size"] != str(len(data)):
+        return [f"WAL object {name} decompresses to {len(data)} bytes, not {metadata['size']}"]
     return []

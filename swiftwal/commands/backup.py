@@ -13,6 +13,7 @@ from swiftwal.adapters import crypto, postgres
 from swiftwal.adapters.cluster_identity import ensure_cluster_identity
 from swiftwal.domain import errors, layout
 from swiftwal.domain.backup import BackupKey, BackupRecord, parse_backup_label
+from swiftwal.domain.segment_size import infer_segment_size
 from swiftwal.domain.walnames import Segment
 
 KEY_ATTEMPTS = 5
@@ -125,13 +126,3 @@ def _free_key(storage) -> BackupKey:
             return key
         time.sleep(1.0)
     raise errors.AlreadyExists("could not find a free backup key", hint="is another backup running?")
-
-
-def infer_segment_size(label) -> int:
-    """The cluster's WAL segment size is the one that maps the start LSN to
-    the start file named in backup_label."""
-    for shift in range(20, 31):
-        size = 1 << shift
-        if Segment.from_lsn(label.timeline, label.start_lsn, size) == label.start_segment:
-            return size
-    raise errors.IntegrityError(f"backup_label start {label.start_lsn} does not match {label.start_segment}")
