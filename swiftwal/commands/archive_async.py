@@ -169,5 +169,5 @@ class _ArchiveWorker(PoolWorker):
     def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
         from swiftwal import events
 
-        self.ctx.log.warning(events.WAL_ARCHIVED, wal_name=wal_name, worker="failed",
+        self.ctx.log.warning(events.WAL_ARCHIVE_FAILED, wal_name=wal_name, worker="failed",
                              requested=requested, error=error.__class__.__name__)

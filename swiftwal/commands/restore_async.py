@@ -186,5 +186,5 @@ class _PrefetchWorker(PoolWorker):
     def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
         from swiftwal import events
 
-        self.ctx.log.debug(events.WAL_FETCHED_AHEAD, wal_name=wal_name, worker="failed",
+        self.ctx.log.debug(events.WAL_FETCH_AHEAD_FAILED, wal_name=wal_name, worker="failed",
                            error=error.__class__.__name__)

@@ -158,6 +158,8 @@ def test_no_record_without_a_stored_object(tmp_path, swift, swiftwal_bin):
     wait_for_worker(cache)
     records = spool_records(cache)
     assert set(records) == {NAMES[1], NAMES[3]}, worker_logs(cache)
+    # ...and logs its failure as one, not as a segment archived
+    assert f"swiftwal: warning: wal.archive_failed wal_name={NAMES[2]} " in worker_logs(cache)
     listed = set(store.run("list-wal").stdout.split())
     assert set(records) <= listed
 
