@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 
+from swiftwal import events
 from swiftwal.adapters import verification
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
@@ -62,7 +63,7 @@ def run(ctx, args) -> int:
             encrypted(record.data_object, key, record_metadata(record))
     reports = verify_backups(storage, records, args.full, segment_size, key)
     failed = [r for r in reports if not r.ok]
-    ctx.log.info("verify.completed", backups=len(reports), failed=len(failed), full=args.full)
+    ctx.log.info(events.VERIFY_COMPLETED, backups=len(reports), failed=len(failed), full=args.full)
     if args.json:
         ctx.print(json.dumps({"ok": not failed, "backups": [r.to_json_dict() for r in reports]},
                              indent=2))
