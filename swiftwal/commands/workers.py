@@ -207,9 +207,10 @@ class PoolWorker:
     """The loop both workers share: requests first, then work ahead
     (``ahead``), ``parallel`` at a time; a heartbeat; exit when idle."""
 
-    def __init__(self, spool, parallel: int, ctx=None) -> None:
+    def __init__(self, spool, parallel: int, ctx=None, idle_seconds: float = IDLE_SECONDS) -> None:
         self.spool = spool
         self.parallel = max(1, parallel)
+        self.idle_seconds = idle_seconds
         self.requested: dict[str, str] = {}
         self.ctx = ctx
         if ctx is not None:  # a store to work with: its key, and tokens shared with the calls
@@ -264,7 +265,7 @@ class PoolWorker:
                     beat = now
                 if running or self.requested:
                     idle_since = now
-                elif now - idle_since > IDLE_SECONDS or not self.keep_going():
+                elif now - idle_since > self.idle_seconds or not self.keep_going():
                     return
                 time.sleep(POLL_SECONDS)
 

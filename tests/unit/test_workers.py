@@ -18,14 +18,9 @@ from swiftwal.domain import errors
 NAME = "000000010000000000000010"
 
 
-@pytest.fixture(autouse=True)
-def quick(monkeypatch):
-    monkeypatch.setattr(workers, "IDLE_SECONDS", 0.2)
-
-
 class Recorder(workers.PoolWorker):
     def __init__(self, spool, ahead=(), fail=()):
-        super().__init__(spool, parallel=2)
+        super().__init__(spool, parallel=2, idle_seconds=0.2)
         self.calls: list[tuple[str, bool]] = []
         self._ahead, self._fail = list(ahead), set(fail)
 
