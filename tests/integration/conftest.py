@@ -147,7 +147,7 @@ def store(request, tmp_path, swiftwal_bin):
     """The real ``swiftwal`` command line set up against one store, once against
     Swift and once against a local directory (a module can keep one kind with
     ``pytestmark = pytest.mark.parametrize("store", ["swift"], indirect=True)``)."""
-    from tests.integration.swiftwal_cli import make_store
+    from tests.support.swiftwal_cli import make_store
 
     swift = request.getfixturevalue("swift") if request.param == "swift" else None
     return make_store(request.param, str(make_reachable(tmp_path / "store")), swiftwal_bin, swift)

@@ -10,8 +10,8 @@ import random
 import signal
 import threading
 
-from tests.integration.cycle import archiving_primary, restore_and_recover, take_backup
-from tests.integration.swiftwal_cli import make_store, postgres_dir
+from tests.support.cycle import archiving_primary, restore_and_recover, take_backup
+from tests.support.swiftwal_cli import make_store, postgres_dir
 from tests.integration.test_lookahead import spool_records
 from tests.support.pg_cluster import make_reachable
 from tests.support.workers import worker_pid

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.cycle import pg_env
-from tests.integration.swiftwal_cli import make_store
+from tests.support.cycle import pg_env
+from tests.support.swiftwal_cli import make_store
 from tests.integration.test_bad_input import one_line_error
 from tests.support.pg_cluster import free_port, make_reachable
 

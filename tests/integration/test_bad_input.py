@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.integration.cycle import archiving_primary, restore_target, take_backup
-from tests.integration.swiftwal_cli import make_store, postgres_dir
+from tests.support.cycle import archiving_primary, restore_target, take_backup
+from tests.support.swiftwal_cli import make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
 
 

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from tests.integration.cycle import pg_env
-from tests.integration.swiftwal_cli import _clean_env, make_store, postgres_dir
+from tests.support.cycle import pg_env
+from tests.support.swiftwal_cli import _clean_env, make_store, postgres_dir
 from tests.integration.test_bad_input import one_line_error, segment_bytes, wal_file
 from tests.support.pg_cluster import make_reachable
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.integration.cycle import archiving_primary
+from tests.support.cycle import archiving_primary
 
 
 pytestmark = pytest.mark.parametrize("store", ["swift"], indirect=True)

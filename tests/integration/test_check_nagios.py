@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.integration.cycle import archiving_primary, flush_archive, take_backup
+from tests.support.cycle import archiving_primary, flush_archive, take_backup
 from tests.unit.test_monitoring import PLUGIN_LINE
 
 pytestmark = pytest.mark.parametrize("store", ["swift"], indirect=True)

@@ -2,9 +2,9 @@
 archive_command and restore_command: the server archives and recovers through them."""
 from __future__ import annotations
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
                                      rows, take_backup)
-from tests.integration.swiftwal_cli import Store, make_store
+from tests.support.swiftwal_cli import Store, make_store
 from tests.support.pg_cluster import make_reachable
 
 

@@ -14,10 +14,10 @@ import uuid
 
 import pytest
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_target, rows,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_target, rows,
                                      take_backup)
-from tests.integration.faults import adapter
-from tests.integration.swiftwal_cli import _chown_postgres, make_store, postgres_dir
+from tests.support.faults import adapter
+from tests.support.swiftwal_cli import _chown_postgres, make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
 
 pytest.importorskip("cryptography", reason="SKIPPED LOUDLY: the optional cryptography package "

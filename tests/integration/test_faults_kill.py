@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from tests.integration.cycle import (archiving_primary, backup_keys, flush_archive, insert, pg_env,
+from tests.support.cycle import (archiving_primary, backup_keys, flush_archive, insert, pg_env,
                                      restore_and_recover, restore_target, rows, server_time,
                                      take_backup)
-from tests.integration.faults import hidden_names, kill_when, spawn
-from tests.integration.swiftwal_cli import Store, _chown_postgres, _clean_env, make_store, postgres_dir
+from tests.support.faults import hidden_names, kill_when, spawn
+from tests.support.swiftwal_cli import Store, _chown_postgres, _clean_env, make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
 from tests.support.tcp_proxy import TcpProxy
 

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
                                      restore_target, rows, take_backup)
-from tests.integration.swiftwal_cli import make_store, postgres_dir
+from tests.support.swiftwal_cli import make_store, postgres_dir
 from tests.support.pg_cluster import PgError, make_reachable
 from tests.support.tcp_proxy import TcpProxy
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 
-from tests.integration.cycle import archiving_primary, flush_archive, insert, pg_env, take_backup
-from tests.integration.faults import hidden_names
-from tests.integration.swiftwal_cli import postgres_dir
+from tests.support.cycle import archiving_primary, flush_archive, insert, pg_env, take_backup
+from tests.support.faults import hidden_names
+from tests.support.swiftwal_cli import postgres_dir
 
 INVARIANT = 11
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from tests.integration.cycle import archiving_primary, flush_archive, insert, take_backup
-from tests.integration.swiftwal_cli import make_store
+from tests.support.cycle import archiving_primary, flush_archive, insert, take_backup
+from tests.support.swiftwal_cli import make_store
 from tests.support.pg_cluster import make_reachable
 
 

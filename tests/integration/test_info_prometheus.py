@@ -10,8 +10,8 @@ import threading
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.cycle import archiving_primary, flush_archive, pg_env, take_backup
-from tests.integration.swiftwal_cli import make_store, postgres_dir
+from tests.support.cycle import archiving_primary, flush_archive, pg_env, take_backup
+from tests.support.swiftwal_cli import make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.integration.cycle import archiving_primary, flush_archive, insert, take_backup
-from tests.integration.swiftwal_cli import make_store
+from tests.support.cycle import archiving_primary, flush_archive, insert, take_backup
+from tests.support.swiftwal_cli import make_store
 from tests.support.pg_cluster import make_reachable
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"

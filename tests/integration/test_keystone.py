@@ -18,7 +18,7 @@ import uuid
 import pytest
 import yaml
 
-from tests.integration.swiftwal_cli import Store, _chown_postgres, postgres_dir
+from tests.support.swiftwal_cli import Store, _chown_postgres, postgres_dir
 from tests.integration.test_bad_input import one_line_error, segment_bytes, wal_file
 from tests.integration.test_secrets import CommandLines
 from tests.support.pg_cluster import make_reachable

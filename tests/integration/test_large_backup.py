@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from tests.integration.cycle import archiving_primary, flush_archive, pg_env, restore_and_recover, take_backup
+from tests.support.cycle import archiving_primary, flush_archive, pg_env, restore_and_recover, take_backup
 from tests.integration.conftest import PgFactory
-from tests.integration.faults import kill_when, spawn
-from tests.integration.swiftwal_cli import make_store
+from tests.support.faults import kill_when, spawn
+from tests.support.swiftwal_cli import make_store
 from tests.support.pg_cluster import make_reachable
 from tests.support.tcp_proxy import TcpProxy
 

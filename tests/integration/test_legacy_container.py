@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
-from tests.integration.cycle import flush_archive, insert, restore_target, rows, server_time, take_backup
-from tests.integration.swiftwal_cli import postgres_dir
+from tests.support.cycle import flush_archive, insert, restore_target, rows, server_time, take_backup
+from tests.support.swiftwal_cli import postgres_dir
 from tests.support.pg_cluster import ARCHIVE_SETTINGS
 
 

@@ -6,7 +6,7 @@ import json
 import os
 import struct
 
-from tests.integration.swiftwal_cli import make_store, postgres_dir
+from tests.support.swiftwal_cli import make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
 
 

@@ -10,8 +10,8 @@ import os
 import subprocess
 import time
 
-from tests.integration.cycle import wait_until
-from tests.integration.swiftwal_cli import make_store, postgres_dir
+from tests.support.cycle import wait_until
+from tests.support.swiftwal_cli import make_store, postgres_dir
 from tests.integration.test_bad_input import segment_bytes
 from tests.support.pg_cluster import make_reachable
 from tests.support.workers import wait_until_unlocked, worker_claimed

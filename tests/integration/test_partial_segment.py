@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
                                      restore_target, rows, take_backup, wait_until)
 from tests.support.pg_cluster import ARCHIVE_SETTINGS
 

@@ -3,7 +3,7 @@ archive under load, back up, restore, recover to a time, a restore point and
 the end of the archive; timelines; a standby fed by restore-wal; prune."""
 from __future__ import annotations
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
                                      rows, server_time, take_backup, wait_until)
 
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.integration.swiftwal_cli import postgres_dir
+from tests.support.swiftwal_cli import postgres_dir
 from tests.integration.test_lookahead import (NAMES, _files, fake_pg_wal, new_store,
                                                wait_for_claim, wait_for_worker)
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_target,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_target,
                                      rows, server_time, take_backup)
 
 pytestmark = pytest.mark.parametrize("store", ["swift"], indirect=True)

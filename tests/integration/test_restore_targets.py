@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_target, rows,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_target, rows,
                                      server_time, take_backup, wait_until)
 
 

@@ -11,9 +11,9 @@ import subprocess
 import threading
 import time
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
                                      restore_target, rows, take_backup)
-from tests.integration.swiftwal_cli import _clean_env, make_store, postgres_dir
+from tests.support.swiftwal_cli import _clean_env, make_store, postgres_dir
 from tests.support.pg_cluster import make_reachable
 
 RECOGNISABLE = "Zebra-Secret-7f3a91"

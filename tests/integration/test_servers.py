@@ -15,7 +15,7 @@ import requests
 import swiftclient
 
 from tests.integration.conftest import PG_MAJORS, SWIFT_MAX_FILE_SIZE, VENV
-from tests.integration.cycle import wait_until
+from tests.support.cycle import wait_until
 from tests.support.pg_cluster import ARCHIVE_SETTINGS, PgError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, pg_env,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, pg_env,
                                      restore_and_recover, restore_target, rows, server_time,
                                      take_backup, wait_until)
-from tests.integration.faults import spawn
+from tests.support.faults import spawn
 
 pytestmark = pytest.mark.parametrize("store", ["local"], indirect=True)
 

@@ -10,7 +10,7 @@ import subprocess
 
 from swiftwal.commands.context import open_storage
 from swiftwal.config import load_settings
-from tests.integration.cycle import archiving_primary, flush_archive, insert, take_backup
+from tests.support.cycle import archiving_primary, flush_archive, insert, take_backup
 
 INTEGRITY = 9
 

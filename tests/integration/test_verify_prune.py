@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from tests.integration.cycle import archiving_primary, flush_archive, insert, pg_env, take_backup
-from tests.integration.faults import adapter, hidden_names, kill_when, spawn
-from tests.integration.swiftwal_cli import make_store
+from tests.support.cycle import archiving_primary, flush_archive, insert, pg_env, take_backup
+from tests.support.faults import adapter, hidden_names, kill_when, spawn
+from tests.support.swiftwal_cli import make_store
 from tests.support.pg_cluster import make_reachable
 
 INVARIANT = 11

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
+from tests.support.cycle import (archiving_primary, flush_archive, insert, restore_and_recover,
                                      rows, server_time, take_backup)
-from tests.integration.swiftwal_cli import make_store
+from tests.support.swiftwal_cli import make_store
 from tests.support.pg_cluster import make_reachable
 
 

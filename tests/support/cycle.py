@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from tests.integration.swiftwal_cli import Store
+from tests.support.swiftwal_cli import Store
 from tests.support.pg_cluster import ARCHIVE_SETTINGS, PgCluster
 
 

@@ -9,7 +9,7 @@ import time
 
 from swiftwal.commands.context import open_storage
 from swiftwal.config import load_settings
-from tests.integration.swiftwal_cli import _clean_env
+from tests.support.swiftwal_cli import _clean_env
 
 
 def spawn(store, *args: str, env: dict | None = None, cwd: str = "/") -> subprocess.Popen:
