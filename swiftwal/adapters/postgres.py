@@ -4,10 +4,11 @@ failures into ``ToolFailed``.
 
 - Programs: those of ``PG_BIN_DIR`` (``SWIFTWAL_PG_BIN_DIR``), which picks a
   PostgreSQL version, else the first on ``PATH``.
-- Connection: ``--host``, ``--port``, ``--username`` (and psql's ``--dbname``)
-  only when given; otherwise libpq's own defaults and environment apply
-  (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGDATABASE``, ``PGSSLMODE``...), as
-  for any PostgreSQL tool run by hand.  No driver to install.
+- Connection: ``--host``, ``--port``, ``--username`` only when given;
+  otherwise libpq's own defaults and environment apply (``PGHOST``,
+  ``PGPORT``, ``PGUSER``, ``PGSSLMODE``...), as for any PostgreSQL tool run by
+  hand.  psql's database: the one given, else ``PGDATABASE``, else
+  ``postgres``.  No driver to install.
 - Secrets: a password reaches libpq only through the environment
   (``PGPASSWORD``, ``PGPASSFILE``) or ``~/.pgpass``, never the command line,
   which every user of the machine can read in ``ps``.  ``--no-password``: a
