@@ -167,14 +167,14 @@ class _GzipChunks:
 
 class _ZstdChunks:
     """libzstd's stream reader ends quietly where its input ends, even inside
-    a frame, so a walker follows the frame structure of the same bytes."""
+    a frame, so ``ZstdFrameEnds`` follows the frames of the same bytes."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._zstandard = load_zstandard()
-        self._walker = ZstdFrameWalker()
+        self._frames = ZstdFrameEnds(self._zstandard)
         self._raw = raw
         self._reader = self._zstandard.ZstdDecompressor().stream_reader(
-            _Tee(raw, self._walker.feed), read_size=CHUNK, read_across_frames=True)
+            _Tee(raw, self._frames.feed), read_size=CHUNK, read_across_frames=True)
 
     def read(self, size: int) -> bytes:
         try:
@@ -184,7 +184,7 @@ class _ZstdChunks:
         if not data:
             if self._raw.read(1):
                 raise IntegrityError("trailing data after the last zstd frame")
-            self._walker.finish()
+            self._frames.finish()
         return data
 
 
@@ -199,22 +199,34 @@ class _Tee:
         return data
 
 
-class ZstdFrameWalker:
-    """Follows zstd frame and block headers (RFC 8878) without decompressing,
-    to tell a complete stream from one cut short."""
+_SKIPPABLE_MAGIC = 0x184D2A50  # low 4 bits free (RFC 8878, 3.1.2)
+_BLOCK_HEADER = 3
 
-    _MAGIC = 0xFD2FB528
-    _DICT_ID_SIZES = (0, 1, 2, 4)
-    _CONTENT_SIZE_SIZES = (0, 2, 4, 8)  # flag 0 means 1 byte with Single_Segment
 
-    def __init__(self) -> None:
-        self._field = self._magic
-        self._need = 4
+class ZstdFrameEnds:
+    """Where the frames of a zstd stream end, to tell a complete stream from
+    one cut short, without decompressing.
+
+    Each frame header is read by zstandard: ``frame_header_size`` and
+    ``get_frame_parameters`` (its size, whether a content checksum ends the
+    frame, a skippable frame's length); a bad magic number or descriptor is
+    its ``ZstdError``.  What follows a header are blocks, and python-zstandard
+    has no call that finds where they end in a stream while bounding what it
+    inflates (``decompressobj`` reports the end of a frame but inflates all it
+    is given at once; ``stream_reader`` bounds its output but ends quietly
+    inside a frame): the 3-byte block headers (RFC 8878, 3.1.1.2) are
+    followed here, their contents skipped.  libzstd, decompressing the same
+    bytes, checks everything else, the content checksums included.
+    """
+
+    def __init__(self, zstandard) -> None:
+        self._zstandard = zstandard
         self._buffer = b""
-        self._skip = 0
-        self._then = self._magic
+        self._need = 4  # bytes of a header field to collect before deciding
+        self._field = self._frame_start
+        self._skip = 0  # bytes of content to pass over before the next field
+        self._checksum = 0
         self._frames = 0
-        self._checksum = False
 
     def feed(self, data: bytes) -> None:
         pos, end = 0, len(data)
@@ -223,53 +235,53 @@ class ZstdFrameWalker:
                 taken = min(self._skip, end - pos)
                 self._skip -= taken
                 pos += taken
-                if not self._skip:
-                    self._expect(4 if self._then == self._magic else 3, self._then)
                 continue
             taken = min(self._need - len(self._buffer), end - pos)
             self._buffer += data[pos:pos + taken]
             pos += taken
             if len(self._buffer) == self._need:
-                field, self._buffer = self._buffer, b""
-                self._field(int.from_bytes(field, "little"))
+                self._field(self._buffer)
 
     def finish(self) -> None:
-        if (self._field != self._magic or self._buffer or self._skip) or not self._frames:
+        if self._field != self._frame_start or self._buffer or self._skip or not self._frames:
             raise IntegrityError("truncated zstd data: the stream ends inside a frame")
 
-    def _expect(self, size: int, field) -> None:
-        self._need, self._field = size, field
+    def _next(self, need: int, field, skip: int = 0) -> None:
+        self._buffer, self._need, self._field, self._skip = b"", need, field, skip
 
-    def _skip_then(self, count: int, then) -> None:
-        if count:
-            self._skip, self._then = count, then
-            self._field = None
-        else:
-            self._expect(4 if then == self._magic else 3, then)
+    def _parameters(self, header: bytes):
+        try:
+            return self._zstandard.get_frame_parameters(header)
+        except self._zstandard.ZstdError as exc:
+            raise IntegrityError(f"corrupt zstd data: {exc}") from None
 
-    def _magic(self, value: int) -> None:
-        if value == self._MAGIC:
-            self._expect(1, self._descriptor)
-        elif value & 0xFFFFFFF0 == 0x184D2A50:  # skippable frame
-            self._expect(4, lambda size: self._skip_then(size, self._magic))
-        else:
-            raise IntegrityError("corrupt zstd data: no frame magic number")
+    def _frame_start(self, head: bytes) -> None:
+        if len(head) == 4:  # magic number: a skippable frame's header is 8 bytes
+            skippable = int.from_bytes(head, "little") & 0xFFFFFFF0 == _SKIPPABLE_MAGIC
+            self._need = 8 if skippable else 5
+            return
+        if len(head) == 8 and int.from_bytes(head[:4], "little") & 0xFFFFFFF0 == _SKIPPABLE_MAGIC:
+            self._frames += 1
+            self._next(4, self._frame_start, self._parameters(head).content_size)
+            return
+        if len(head) == 5:
+            try:
+                self._need = self._zstandard.frame_header_size(head)
+            except self._zstandard.ZstdError as exc:
+                raise IntegrityError(f"corrupt zstd data: {exc}") from None
+            if self._need > 5:
+                return
+        self._checksum = 4 if self._parameters(head).has_checksum else 0
+        self._next(_BLOCK_HEADER, self._block)
 
-    def _descriptor(self, value: int) -> None:
-        single_segment = value >> 5 & 1
-        if value >> 3 & 1:
-            raise IntegrityError("corrupt zstd data: reserved frame header bit set")
-        self._checksum = bool(value >> 2 & 1)
-        content_size = self._CONTENT_SIZE_SIZES[value >> 6] or single_segment
-        rest = (not single_segment) + self._DICT_ID_SIZES[value & 3] + content_size
-        self._skip_then(rest, self._block)
-
-    def _block(self, value: int) -> None:
+    def _block(self, head: bytes) -> None:
+        value = int.from_bytes(head, "little")
         last, kind, size = value & 1, value >> 1 & 3, value >> 3
         if kind == 3:
             raise IntegrityError("corrupt zstd data: reserved block type")
+        content = 1 if kind == 1 else size  # an RLE block stores its byte once
         if last:
             self._frames += 1
-            self._skip_then((1 if kind == 1 else size) + 4 * self._checksum, self._magic)
+            self._next(4, self._frame_start, content + self._checksum)
         else:
-            self._skip_then(1 if kind == 1 else size, self._block)
+            self._next(_BLOCK_HEADER, self._block, content)
