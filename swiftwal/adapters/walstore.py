@@ -17,6 +17,8 @@ import io
 from swiftwal import events
 from swiftwal.adapters.cluster_identity import ensure_cluster_identity
 from swiftwal.domain import errors, layout
+from swiftwal.domain.checksum_trust import trusted_digest
+from swiftwal.domain.segment_size import segment_size_of
 from swiftwal.domain.walheader import check_segment_header
 from swiftwal.domain.walnames import PartialSegment, Segment, parse_wal_filename
 
@@ -72,14 +74,6 @@ def store_wal(storage, wal_name: str, data: bytes, digest: str, *, codec: str,
     return outcome, len(stored)
 
 
-def segment_size_of(wal_name: str, file_size: int, configured: int) -> int:
-    """A full segment's size is its cluster's segment size; other files use
-    the setting (``configured``)."""
-    if len(wal_name) == 24 and file_size and not file_size & (file_size - 1):
-        return file_size
-    return configured
-
-
 def _compress(codec: str, data: bytes) -> bytes:
     from swiftwal.adapters.compression import compress_bytes
 
@@ -124,13 +118,10 @@ def verified_original(name: str, compression: str, stored: bytes, metadata, key,
     their SHA-256: its stored-bytes checksum checked, decrypted, decompressed,
     its original checksum checked; ``IntegrityError`` naming the object otherwise.
 
-    ``trust_frame_checksum``: when the stored bytes matched their recorded
-    SHA-256 and every zstd frame carried its content's checksum (verified by
-    libzstd as it decompressed), the original's SHA-256 is taken as recorded
-    instead of computed: the bytes are those the archiver uploaded and they
-    decompressed to what its compressor was given.  That hash was a third of
-    the prefetch worker's CPU per segment; PostgreSQL also checks every
-    record's CRC as it replays.  ``verify`` always computes it."""
+    ``trust_frame_checksum``: the original's SHA-256 is taken as recorded,
+    not computed, where ``swiftwal.domain.checksum_trust`` allows it (the
+    stored bytes matched their digest and every zstd frame its checksum).
+    ``verify`` always computes it."""
     from swiftwal.adapters.compression import decompress_checked
     from swiftwal.adapters.crypto import plain_stored
 
@@ -143,10 +134,11 @@ def verified_original(name: str, compression: str, stored: bytes, metadata, key,
     except Exception as exc:  # zlib.error, zstd.ZstdError: the object is damaged
         raise errors.IntegrityError(f"{name} cannot be decompressed "
                                     f"({exc.__class__.__name__})") from None
+    if trust_frame_checksum:
+        trusted = trusted_digest(metadata, len(data), checksummed)
+        if trusted is not None:
+            return data, trusted
     expected = metadata.get("sha256")
-    if (trust_frame_checksum and checksummed and expected_stored and expected
-            and metadata.get("size") == str(len(data))):
-        return data, expected
     actual = hashlib.sha256(data).hexdigest()
     if expected and actual != expected:
         raise errors.IntegrityError(f"{name} decompresses to content that does not match "

@@ -32,7 +32,8 @@ def run(ctx, args) -> int:
     started = time.monotonic()
     wal_name = os.path.basename(args.path)
     from swiftwal.adapters.crypto import configured_key
-    from swiftwal.adapters.walstore import segment_size_of, store_wal
+    from swiftwal.adapters.walstore import store_wal
+    from swiftwal.domain.segment_size import segment_size_of
 
     key = configured_key(ctx.settings)  # a missing key file fails before anything is stored
     ctx.storage_to_write()

@@ -46,6 +46,15 @@ def test_the_domain_is_scanned():
     assert {"walnames.py", "timeline.py", "prune.py", "cleanup.py"} <= {p.name for p in SOURCES}
 
 
+def test_the_decisions_taken_out_of_the_commands_are_scanned():
+    """What verify, prune, info and check conclude, the segment size read from
+    files and the trust in a recorded digest: pure, so held to the same rules."""
+    moved = {"verification.py", "leftovers.py", "last_good_backup.py", "keep_days.py",
+             "gaps.py", "summary.py", "sizes.py", "server_settings.py", "segment_size.py",
+             "checksum_trust.py"}
+    assert moved <= {p.name for p in SOURCES}
+
+
 def modules_imported_by(statement: str) -> set[str]:
     """What a fresh interpreter imports for ``statement`` beyond its own start-up."""
     code = (f"import sys; before = set(sys.modules); {statement}; "
