@@ -207,10 +207,10 @@ class PoolWorker:
     """The loop both workers share: requests first, then work ahead
     (``ahead``), ``parallel`` at a time; a heartbeat; exit when idle."""
 
-    def __init__(self, spool, parallel: int, ctx=None, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(self, spool, parallel: int, ctx=None, idle_seconds: float | None = None) -> None:
         self.spool = spool
         self.parallel = max(1, parallel)
-        self.idle_seconds = idle_seconds
+        self.idle_seconds = IDLE_SECONDS if idle_seconds is None else idle_seconds
         self.requested: dict[str, str] = {}
         self.ctx = ctx
         if ctx is not None:  # a store to work with: its key, and tokens shared with the calls
