@@ -8,8 +8,10 @@ Events are data: ``log.info(events.WAL_ARCHIVED, wal_name=..., bytes=...)``.
 Commands log through structlog: its processors add the level and, for JSON,
 the timestamp, and render the line.  ``archive-wal``, ``restore-wal`` and
 their workers are the exception: PostgreSQL starts a process per WAL file,
-and importing structlog (it imports asyncio) takes about 50 ms, several
-times the whole call (about 12 ms, 9 of them the interpreter's own start).
+and importing structlog (it imports asyncio) took 45-95 ms on a test machine,
+several times a whole fast-path call (12-15 ms, 9 of them the interpreter's
+own start); it made a worker's start, which the call that starts it waits
+for, 27 ms longer (59 ms instead of 86, medians).
 Those write the very same lines through the few lines of standard library
 below (``configure(..., light=True)``): the console line is rendered by the
 same function, and the JSON line is what structlog's renderer writes, byte
