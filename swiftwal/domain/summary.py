@@ -12,6 +12,7 @@ import datetime
 from typing import Dict, List, Mapping, Optional
 
 from swiftwal.domain.gaps import backup_gaps, find_gaps
+from swiftwal.domain.monitoring import duration
 from swiftwal.domain.prune import PrunePolicy, plan_prune
 from swiftwal.domain.recoverable import recoverable_windows
 from swiftwal.domain.sizes import human_size
@@ -84,17 +85,7 @@ def prune_preview(backups, wal, policy: PrunePolicy, segment_size: int,
 
 
 def _duration(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "unknown"
-    seconds = max(0, int(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h ago"
-    if hours:
-        return f"{hours}h {minutes}m ago"
-    return f"{minutes}m {secs}s ago"
+    return "unknown" if seconds is None else f"{duration(max(0, int(seconds)))} ago"
 
 
 def render(report: dict) -> List[str]:
