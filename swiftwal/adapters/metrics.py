@@ -85,14 +85,23 @@ class _Report:
         yield from gauge("swiftwal_wal_last_archived_timestamp_seconds",
                          "Unix time the last WAL segment was stored.",
                          _unix(wal.get("last_archived_at")))
-        verified = ("Not necessarily verified: verify records no result in the store; "
-                    "this is the newest complete backup.")
+        verified = ("Not necessarily verified: this is the newest complete backup "
+                    "(see swiftwal_backup_newest_verified_*).")
         yield from gauge("swiftwal_backup_newest_age_seconds",
                          f"Seconds since the newest backup finished, when info ran. {verified}",
                          newest.get("age_s"))
         yield from gauge("swiftwal_backup_newest_finished_timestamp_seconds",
                          f"Unix time the newest backup finished. {verified}",
                          _unix(newest.get("finished_at")))
+        good = self.report.get("newest_verified") or {}
+        checks = ("The newest backup that verifies as 'swiftwal verify' does without --full: "
+                  "its objects present at their recorded sizes, the WAL to make it consistent "
+                  "archived.")
+        yield from gauge("swiftwal_backup_newest_verified_age_seconds",
+                         f"Seconds since it finished, when info ran. {checks}",
+                         good.get("age_s"))
+        yield from gauge("swiftwal_backup_newest_verified_finished_timestamp_seconds",
+                         f"Unix time it finished. {checks}", _unix(good.get("finished_at")))
         yield from gauge("swiftwal_backups", "Complete backups in the store.", backups["count"])
         yield from gauge("swiftwal_backups_stored_bytes",
                          "Bytes the backups take in the store (compressed).",

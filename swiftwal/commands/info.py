@@ -53,13 +53,29 @@ def run(ctx, args) -> int:
     report["store"] = storage.describe()
     report["prune"] = _prune_preview(args, backups, wal, now, segment_size, histories)
     if args.prometheus:
-        metrics.publish(ctx, report, args.prometheus)
+        verified = _newest_verified(storage, backups, wal, histories,
+                                    configured_key(ctx.settings), now)
+        metrics.publish(ctx, {**report, "newest_verified": verified}, args.prometheus)
     if args.json:
         ctx.print(json.dumps(report, indent=2))
     elif not args.prometheus:
         for line in render(report):
             ctx.print(line)
     return 0
+
+
+def _newest_verified(storage, backups, wal, histories, key, now) -> Optional[dict]:
+    """The newest backup that verifies as ``verify`` without ``--full`` checks it (its
+    objects there at their recorded sizes, the WAL to make it consistent archived)."""
+    from swiftwal.adapters.verification import verify_records
+
+    for record in reversed(backups):
+        (report,) = verify_records(storage, [record], wal, histories, False, key)
+        if report.ok:
+            end = record.finished_at or record.key.time
+            return {"key": str(record.key), "finished_at": end.isoformat(),
+                    "age_s": round((now - end).total_seconds(), 1)}
+    return None
 
 
 def _prune_preview(args, backups, wal, now, segment_size, histories) -> Optional[dict]:

@@ -56,6 +56,8 @@ def test_the_textfile_says_what_info_says_and_is_replaced_whole(tmp_path, swiftw
     assert found["swiftwal_wal_last_archived_timestamp_seconds"] == unix(wal["last_archived_at"])
     assert found["swiftwal_backup_newest_finished_timestamp_seconds"] == \
         unix(backups["newest"]["finished_at"])
+    assert found["swiftwal_backup_newest_verified_finished_timestamp_seconds"] == \
+        unix(backups["newest"]["finished_at"])
     # The two runs are moments apart: their ages differ by about that.
     assert 0 <= wal["age_s"] - found["swiftwal_wal_last_archived_age_seconds"] < 60
     assert 0 <= backups["newest"]["age_s"] - found["swiftwal_backup_newest_age_seconds"] < 60
@@ -112,3 +114,23 @@ def test_the_textfile_says_what_info_says_and_is_replaced_whole(tmp_path, swiftw
 def _names(text: str):
     return [sample.name for family in text_string_to_metric_families(text)
             for sample in family.samples]
+
+
+def test_the_newest_verified_backup_is_the_newest_that_verifies(tmp_path, swiftwal_bin,
+                                                               pg_factory):
+    store = make_store("local", str(make_reachable(tmp_path / "store")), swiftwal_bin)
+    primary = archiving_primary(pg_factory, store)
+    older = take_backup(store, primary)
+    newer = take_backup(store, primary)
+    flush_archive(primary)
+    listing = {b["key"]: b for b in json.loads(store.run("list-backups", "--json").stdout)["backups"]}
+    # The newer backup loses its data: it no longer verifies, the older one does.
+    os.remove(os.path.join(store.location, listing[newer]["data_object"]))
+    assert store.run("verify", newer, check=False).returncode == 9
+    path = os.path.join(postgres_dir(tmp_path / "node-exporter"), "swiftwal.prom")
+    store.run("info", "--prometheus", path, env=pg_env(primary))
+    found = read_metrics(path)
+    assert found["swiftwal_backup_newest_finished_timestamp_seconds"] == \
+        unix(listing[newer]["finished_at"])
+    assert found["swiftwal_backup_newest_verified_finished_timestamp_seconds"] == \
+        unix(listing[older]["finished_at"])

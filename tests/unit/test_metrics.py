@@ -27,6 +27,8 @@ def report(recovery_window=None, **wal) -> dict:
         "gaps": [{"timeline": 2, "first": "000000020000000000000010",
                   "last": "000000020000000000000011", "count": 2}],
         "prune": None,
+        "newest_verified": {"key": "20260228T0100Z", "finished_at": "2026-02-28T01:04:00+00:00",
+                            "age_s": 125760.0},
     }
     if recovery_window is not None:
         built["recovery_window"] = recovery_window
@@ -57,6 +59,9 @@ def test_every_number_of_the_report_is_exported_under_its_name():
         ("swiftwal_wal_last_archived_timestamp_seconds", ()): unix("2026-03-01T11:59:48.5+00:00"),
         ("swiftwal_backup_newest_age_seconds", ()): 39600.0,
         ("swiftwal_backup_newest_finished_timestamp_seconds", ()): unix("2026-03-01T01:05:00+00:00"),
+        ("swiftwal_backup_newest_verified_age_seconds", ()): 125760.0,
+        ("swiftwal_backup_newest_verified_finished_timestamp_seconds", ()):
+            unix("2026-02-28T01:04:00+00:00"),
         ("swiftwal_backups", ()): 2,
         ("swiftwal_backups_stored_bytes", ()): 123456789,
         ("swiftwal_wal_files", ()): 40,
@@ -75,6 +80,7 @@ def test_every_number_of_the_report_is_exported_under_its_name():
 def test_what_is_not_known_is_left_out_rather_than_made_up():
     empty = report(last_segment=None, last_archived_at=None, age_s=None)
     empty["backups"].update(count=0, stored_bytes=0, newest=None, oldest=None)
+    empty["newest_verified"] = None
     names = {name for name, _ in samples(metrics.exposition(empty, None))}
     assert not any("last_archived" in n or "newest" in n or "archive_" in n for n in names)
     assert {"swiftwal_backups", "swiftwal_wal_files"} <= names
