@@ -5,10 +5,9 @@ import shlex
 
 from hypothesis import given, strategies as st
 
-from swiftwal.commands.check import judge_archive_command
-from swiftwal.config import Settings
 from swiftwal.domain.gaps import backup_gaps, find_gaps
-from swiftwal.domain.server_settings import FAIL, _config_option
+from swiftwal.domain.server_settings import (FAIL, Finding, _config_option, judge_archive_call,
+                                             read_archive_command)
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment
 from tests.unit.strategies import numbered_record as record
 
@@ -47,7 +46,10 @@ def test_the_config_file_is_found_however_it_is_given(path, form):
 @given(st.sampled_from(["cp %p /archive/%f", "swiftwal archive-wal", "/bin/true", "",
                         "swiftwal restore-wal %f %p", "'unbalanced"]))
 def test_commands_that_do_not_archive_with_swiftwal_fail(command):
-    assert judge_archive_command(command, Settings(values={})).status == FAIL
+    call = read_archive_command(command)
+    if not isinstance(call, Finding):  # a swiftwal call, judged as if its tool ran
+        call = judge_archive_call(call, True, None, ("swift", None))
+    assert call.status == FAIL
 
 
 @given(st.lists(st.integers(0, 60), min_size=1, max_size=4), st.integers(-3, 4),
