@@ -141,7 +141,28 @@ def _sha256(instance: object, attribute: attrs.Attribute, value: Optional[str]) 
         raise InvalidInput(f"sha256 {value!r} is not 64 lower-case hex digits")
 
 
+#: The format of a full backup's record.  An old reader (it ignores keys it does
+#: not know) takes any format-1 record for a full backup it may restore and prune
+#: alone; an incremental one is not that, so it is written as format 2, which those
+#: readers refuse ("unsupported backup record format") instead of pruning the full
+#: backup it needs or restoring it as if it were whole.
 RECORD_FORMAT = 1
+INCREMENTAL_RECORD_FORMAT = 2
+READABLE_FORMATS = (RECORD_FORMAT, INCREMENTAL_RECORD_FORMAT)
+
+FULL = "full"
+INCREMENTAL = "incremental"
+BACKUP_TYPES = (FULL, INCREMENTAL)
+
+
+def _backup_type(value: object) -> None:
+    if value not in BACKUP_TYPES:
+        raise InvalidInput(f"backup type {value!r} is not one of {', '.join(BACKUP_TYPES)}")
+
+
+def _keys(instance: object, attribute: attrs.Attribute, value: Tuple[BackupKey, ...]) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(k, BackupKey) for k in value):
+        raise InvalidInput(f"{attribute.name} {value!r} is not a tuple of backup keys")
 
 
 @attrs.frozen
@@ -174,6 +195,38 @@ class BackupRecord:
     #: ``aes-256-gcm``, and the key's public id), None when stored in clear.
     encryption: Optional[str] = attrs.field(default=None, validator=_optional(str))
     encryption_key_id: Optional[str] = attrs.field(default=None, validator=_optional(str))
+    #: ``full``, or ``incremental`` (``pg_basebackup --incremental``): only the blocks
+    #: changed since ``parent``; restoring it needs every backup of ``chain``.
+    backup_type: str = attrs.field(default=FULL, validator=lambda i, a, v: _backup_type(v))
+    parent: Optional[BackupKey] = attrs.field(default=None, validator=_optional(BackupKey))
+    #: The backups an incremental is built on, oldest (the full one) first, ending with
+    #: ``parent``; empty for a full backup.
+    chain: Tuple[BackupKey, ...] = attrs.field(default=(), converter=tuple, validator=_keys)
+    #: The ``backup_manifest`` (PostgreSQL 13 and later), stored beside the data
+    #: object, compressed and encrypted as it is: its name, stored size and SHA-256.
+    manifest_object: Optional[str] = attrs.field(default=None, validator=_optional(str))
+    manifest_size: Optional[int] = attrs.field(default=None, validator=_size)
+    manifest_sha256: Optional[str] = attrs.field(default=None, validator=_sha256)
+
+    def __attrs_post_init__(self) -> None:
+        if self.backup_type == FULL:
+            if self.parent is not None or self.chain:
+                raise InvalidInput(f"full backup {self.key} has a parent")
+            return
+        if self.parent is None or not self.chain or self.chain[-1] != self.parent:
+            raise InvalidInput(f"incremental backup {self.key} must name its parent last "
+                               "in its chain")
+        if list(self.chain) != sorted(set(self.chain)) or not self.parent < self.key:
+            raise InvalidInput(f"incremental backup {self.key}: its chain must be older "
+                               "backups, oldest first")
+
+    @property
+    def incremental(self) -> bool:
+        return self.backup_type == INCREMENTAL
+
+    @property
+    def record_format(self) -> int:
+        return INCREMENTAL_RECORD_FORMAT if self.incremental else RECORD_FORMAT
 
     def consistency_range(self) -> Tuple[Segment, Optional[Segment]]:
         """The WAL that makes the backup consistent: start to stop segment (None: unknown)."""
@@ -215,7 +268,7 @@ class BackupRecord:
         def text(value: Any) -> Optional[str]:
             return None if value is None else str(value)
         return {
-            "format": RECORD_FORMAT,
+            "format": self.record_format,
             "key": str(self.key),
             "label": self.label,
             "start_lsn": str(self.start_lsn),
@@ -236,19 +289,30 @@ class BackupRecord:
             "legacy": self.legacy,
             "encryption": self.encryption,
             "encryption_key_id": self.encryption_key_id,
+            "type": self.backup_type,
+            "parent": text(self.parent),
+            "chain": [str(key) for key in self.chain],
+            "manifest_object": self.manifest_object,
+            "manifest_size": self.manifest_size,
+            "manifest_sha256": self.manifest_sha256,
         }
 
     @classmethod
     def from_json_dict(cls, data: Mapping[str, Any]) -> BackupRecord:
         """Build a record from ``to_json_dict`` output; unknown keys are ignored so that
-        later versions may add fields, but a newer ``format`` is refused."""
+        later versions may add fields, but a newer ``format`` is refused.  Format 2
+        is that of an incremental backup (see ``RECORD_FORMAT``)."""
         if not isinstance(data, Mapping):
             raise InvalidInput(f"backup record is not an object: {data!r}")
         reader = _Reader(data)
         version = data.get("format", RECORD_FORMAT)
-        if version != RECORD_FORMAT:
+        if version not in READABLE_FORMATS or isinstance(version, bool):
             raise InvalidInput(f"unsupported backup record format {version!r}",
                                hint="written by a newer swiftwal?")
+        backup_type = reader.optional("type", str) or FULL
+        if (version == INCREMENTAL_RECORD_FORMAT) != (backup_type == INCREMENTAL):
+            raise InvalidInput(f"backup record of format {version} cannot be of type "
+                               f"{backup_type!r}")
         segment_size = reader.get("segment_size", int)
         validate_segment_size(segment_size)
         key = reader.get("key", str)
@@ -275,9 +339,22 @@ class BackupRecord:
                 legacy=bool(reader.optional("legacy", bool) or False),
                 encryption=reader.optional("encryption", str),
                 encryption_key_id=reader.optional("encryption_key_id", str),
+                backup_type=backup_type,
+                parent=reader.optional("parent", str, BackupKey.parse),
+                chain=tuple(BackupKey.parse(_text_item("chain", k))
+                            for k in reader.optional("chain", list) or ()),
+                manifest_object=reader.optional("manifest_object", str),
+                manifest_size=reader.optional("manifest_size", int),
+                manifest_sha256=reader.optional("manifest_sha256", str),
             )
         except InvalidInput as exc:
             raise type(exc)(f"invalid backup record {key}: {exc.message}", exc.hint) from None
+
+
+def _text_item(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"backup record field {name!r} holds {value!r}, not a backup key")
+    return value
 
 
 def _parse_time(text: str) -> datetime.datetime:

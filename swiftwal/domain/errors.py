@@ -140,6 +140,13 @@ class IntegrityError(SwiftwalError):
     exit_status = 9
 
 
+class BrokenChain(IntegrityError):
+    """An incremental backup cannot be restored: a backup of its chain is missing,
+    fails verification or does not belong to it."""
+
+    code = "broken-chain"
+
+
 class ToolFailed(SwiftwalError):
     """An external program (pg_basebackup, pigz, zstd, tar) failed.
 

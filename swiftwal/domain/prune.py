@@ -2,25 +2,31 @@
 
 The rules, in order:
 
-1. The newest ``keep_backups`` backups are kept (at least one: a plan never
-   deletes every backup).
+1. The newest ``keep_backups`` chains are kept, as pgBackRest counts them: a
+   chain is a full backup with every incremental built on it, directly or
+   not (``chains.root_key``), and chains are ranked by their full backup's key.
+   With full backups only, that is the newest ``keep_backups`` backups.  The
+   newest backup is always kept (a plan never deletes every backup).
 2. With a ``recovery_window`` D, every point in time of the last D days stays
    recoverable along the newest timeline (and along the timeline of every backup
    started inside the window): every backup that started inside the window is
    kept, and so is the newest backup on that timeline's path that ended before
-   the window began, with every backup on the path newer than it.  Without such a
-   backup, every backup on the path is kept.
+   the window began and whose chain is complete, with every backup on the path
+   newer than it.  Without such a backup, every backup on the path is kept.
 3. Recovery along the newest timeline stays possible: when no backup the rules
-   above keep lies wholly on its path (``recovery.on_path``), the newest backup
-   that does is kept too; when none does, the plan says so in ``warnings``.
-   The other backups go.
-4. Every segment recovery from a kept backup may read is kept: from the
+   above keep lies wholly on its path (``recovery.on_path``) with a complete
+   chain, the newest backup that does is kept too; when none does, the plan says
+   so in ``warnings``.
+4. An incremental backup is never kept without its chain: every backup the
+   chain of a kept backup holds is kept (so no parent is deleted while a kept
+   incremental needs it).  The other backups go.
+5. Every segment recovery from a kept backup may read is kept: from the
    backup's start segment onwards, on its own timeline and on every timeline
    whose path holds the whole backup (``BackupRecord.needed_for_pitr``).
-5. ``keep_wals`` more segments are kept: the newest of the remaining segments
+6. ``keep_wals`` more segments are kept: the newest of the remaining segments
    that lie before the oldest kept backup's start segment, by position then
    timeline.  With ``keep_wals=0`` every other segment goes.
-6. Timeline history files are never deleted; ``.backup`` and ``.partial``
+7. Timeline history files are never deleted; ``.backup`` and ``.partial``
    files follow the decision for their segment.  With no backup at all,
    nothing is deleted.
 """
@@ -28,11 +34,13 @@ from __future__ import annotations
 
 import datetime
 import heapq
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import attrs
 
 from swiftwal.domain.backup import BackupRecord
+from swiftwal.domain.chains import chain_complete, root_key
 from swiftwal.domain.errors import InvalidInput, InvalidPolicy
 from swiftwal.domain.recovery import on_path
 from swiftwal.domain.timeline import TimelineHistory
@@ -231,36 +239,65 @@ def _split_backups(ordered: Sequence[BackupRecord], policy: PrunePolicy,
                    histories: Mapping[int, TimelineHistory], latest: int
                    ) -> Tuple[List[Decision], List[Decision], Tuple[str, ...]]:
     reasons: Dict[int, str] = {}
-    for index in range(max(0, len(ordered) - policy.keep_backups), len(ordered)):
-        reasons[index] = f"one of the newest {policy.keep_backups} backups"
+    count = policy.keep_backups
+    roots = sorted({root_key(b) for b in ordered})
+    kept_roots = set(roots[max(0, len(roots) - count):])
+    for index, backup in enumerate(ordered):
+        if root_key(backup) in kept_roots:
+            reasons[index] = (f"one of the newest {count} backups" if not backup.chain else
+                              f"built on {root_key(backup)}, one of the newest {count} backups")
+    if ordered:  # with --from, the newest backup may be built on an older full backup
+        reasons.setdefault(len(ordered) - 1, "the newest backup")
+    # A backup whose chain is broken cannot be restored: it anchors nothing.
+    complete = {i for i, b in enumerate(ordered) if chain_complete(b, ordered)}
     start = policy.window_start
     if start is not None:
-        _keep_window(ordered, policy, histories, latest, start, reasons)
+        _keep_window(ordered, policy, histories, latest, start, reasons, complete)
     # The newest timeline is the archive's present: a point on it must stay recoverable
     # even when every backup the rules keep was taken before it branched off, or while
     # it did (a backup that straddles its switch point cannot be recovered along it).
-    on_latest = [i for i, b in enumerate(ordered) if on_path(b, latest, histories)]
+    on_latest = [i for i, b in enumerate(ordered)
+                 if i in complete and on_path(b, latest, histories)]
     warnings: Tuple[str, ...] = ()
     if not on_latest and ordered:
         warnings = (f"no backup can recover timeline {latest}, the newest: take a backup",)
     elif on_latest and not any(i in reasons for i in on_latest):
         reasons[on_latest[-1]] = (f"the newest backup from which timeline {latest} can be "
                                   f"recovered")
+    _keep_chains(ordered, reasons)
     keep, delete = [], []
     for index, backup in enumerate(ordered):
         if index in reasons:
             keep.append(Decision(backup, reasons[index]))
         else:
-            reason = f"older than the newest {policy.keep_backups} backups"
+            reason = (f"older than the newest {policy.keep_backups} backups" if not backup.chain
+                      else f"built on {root_key(backup)}, older than the newest "
+                           f"{policy.keep_backups} backups")
             if start is not None:
                 reason += f" and not needed for the recovery window of {policy.recovery_window}"
             delete.append(Decision(backup, reason))
     return keep, delete, warnings
 
 
+def _keep_chains(ordered: Sequence[BackupRecord], reasons: Dict[int, str]) -> None:
+    """Rule 4: every backup a kept backup's chain holds is kept too."""
+    index_of: Dict[object, int] = {}
+    for index, backup in enumerate(ordered):
+        index_of.setdefault(backup.key, index)
+    waiting = sorted(reasons)
+    while waiting:
+        kept = ordered[waiting.pop()]
+        for key in kept.chain:
+            index = index_of.get(key)
+            if index is not None and index not in reasons:
+                reasons[index] = f"the kept incremental backup {kept.key} is built on it"
+                waiting.append(index)
+
+
 def _keep_window(ordered: Sequence[BackupRecord], policy: PrunePolicy,
                  histories: Mapping[int, TimelineHistory], latest: int,
-                 start: datetime.datetime, reasons: Dict[int, str]) -> None:
+                 start: datetime.datetime, reasons: Dict[int, str],
+                 complete: Collection[int]) -> None:
     """Rule 2: mark what keeps every point since ``start`` recoverable."""
     window = policy.recovery_window
     inside = [i for i, b in enumerate(ordered) if b.key.time >= start]
@@ -270,7 +307,7 @@ def _keep_window(ordered: Sequence[BackupRecord], policy: PrunePolicy,
         path = [i for i, b in enumerate(ordered) if on_path(b, timeline, histories)]
         # A backup whose end is unknown (0.2.2) cannot prove it ended before the window.
         ended = [i for i in path if ordered[i].finished_at is not None
-                 and ordered[i].finished_at <= start]
+                 and ordered[i].finished_at <= start and i in complete]
         anchor = ended[-1] if ended else None
         for index in path:
             if anchor is None:

@@ -24,3 +24,20 @@ def naive_on_path(backup, timeline, histories):
             return begin <= backup.start_lsn.value and (end is None or (
                 backup.start_lsn.value < end and backup.stop_lsn.value <= end))
     return False
+
+
+def naive_chain_complete(backup, backups):
+    """Every backup ``backup`` is built on is there, the first one full, and each one
+    built on the one before it."""
+    present = {b.key: b for b in backups}
+    if any(key not in present for key in backup.chain):
+        return False
+    members = [present[key] for key in backup.chain] + [backup]
+    if members[0].chain:
+        return False
+    return all(newer.chain == older.chain + (older.key,)
+               for older, newer in zip(members, members[1:]))
+
+
+def naive_root(backup):
+    return backup.chain[0] if backup.chain else backup.key

@@ -102,8 +102,9 @@ def backup_records(draw, segment_size=None, start=None, timeline=None,
         start = draw(lsns(size))
     finished = draw(st.booleans())
     stop = Lsn(min(MAX_LSN, start.value + draw(st.integers(0, 4 * size)))) if finished else None
+    key = key if key is not None else draw(backup_keys)
     return BackupRecord(
-        key=key if key is not None else draw(backup_keys),
+        key=key,
         label=draw(st.text(max_size=20)),
         start_lsn=start, stop_lsn=stop, timeline=tl,
         start_segment=Segment.holding(tl, start, size),
@@ -118,7 +119,24 @@ def backup_records(draw, segment_size=None, start=None, timeline=None,
         finished_at=draw(st.none() | st.datetimes(
             min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2100, 1, 1),
             timezones=st.sampled_from([UTC, datetime.timezone(datetime.timedelta(hours=7))]))),
-        legacy=not finished and draw(st.booleans()))
+        legacy=not finished and draw(st.booleans()),
+        **draw(incremental_fields(key)))
+
+
+@st.composite
+def incremental_fields(draw, key: BackupKey) -> dict:
+    """The manifest and chain fields of the record of ``key``: often none (a full
+    backup), else an incremental built on a chain of up to three older backups."""
+    found = {}
+    older = sorted(k for k in draw(st.sets(backup_keys, max_size=3)) if k < key)
+    if older and draw(st.booleans()):
+        found.update(backup_type="incremental", parent=older[-1], chain=tuple(older))
+    if draw(st.booleans()):
+        found.update(manifest_object=draw(st.text(min_size=1, max_size=30)),
+                     manifest_size=draw(optional_sizes),
+                     manifest_sha256=draw(st.none() | st.binary(min_size=32, max_size=32)
+                                          .map(bytes.hex)))
+    return found
 
 
 @attrs.frozen
@@ -214,3 +232,28 @@ def numbered_record(start: int, stop: int, timeline: int = 1, wal_included: bool
         system_identifier="1", segment_size=size, raw_size=1, stored_size=1,
         data_object="backups/20260101T000000Z/base.tar.zst", compression="zstd", sha256=None,
         wal_included=wal_included, finished_at=None)
+
+
+def incremental_on(record: BackupRecord, parent: BackupRecord) -> BackupRecord:
+    """``record`` made an incremental backup built on ``parent``."""
+    return attrs.evolve(record, backup_type="incremental", parent=parent.key,
+                        chain=(*parent.chain, parent.key))
+
+
+@st.composite
+def chained_archives(draw, max_timelines: int = 4, max_number: int = 24) -> Archive:
+    """``archives`` whose backups are often incremental: each is based on the newest
+    earlier backup of its timeline (what ``backup --incremental`` chooses) or, as
+    ``--from`` may, on any earlier one; now and then a member of some chain is lost
+    from the catalogue."""
+    archive = draw(archives(max_timelines, max_number))
+    built: List[BackupRecord] = []
+    for backup in sorted(archive.backups, key=lambda b: b.key):
+        earlier = [b for b in built if b.timeline == backup.timeline]
+        if earlier and draw(st.integers(0, 2)):
+            parent = earlier[-1] if draw(st.booleans()) else draw(st.sampled_from(earlier))
+            backup = incremental_on(backup, parent)
+        built.append(backup)
+    if built and draw(st.integers(0, 3)) == 0:
+        built.remove(draw(st.sampled_from(built)))
+    return attrs.evolve(archive, backups=tuple(built))

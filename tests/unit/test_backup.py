@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import json
 
+import attrs
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
@@ -120,9 +121,54 @@ def test_record_with_a_bad_field_is_rejected_naming_it(record, field, value):
 def test_record_of_a_newer_format_is_refused():
     data = legacy_backup_record("20130828T1810Z", "pg_basebackup_20130828T1810Z.tgz", 10,
                                 LABEL_91).to_json_dict()
-    data["format"] = 2
-    with pytest.raises(InvalidInput):
+    data["format"] = 3
+    with pytest.raises(InvalidInput) as caught:
         BackupRecord.from_json_dict(data)
+    assert caught.value.message == "unsupported backup record format 3"
+
+
+@given(backup_records())
+def test_an_incremental_record_is_written_in_a_format_older_readers_refuse(record):
+    """A reader of format 1 only (swiftwal before incremental backups) ignores the
+    keys it does not know: it would take an incremental for a full backup, prune
+    its parent and restore it alone.  Format 2 makes it refuse instead."""
+    data = record.to_json_dict()
+    assert data["format"] == (2 if record.chain else 1)
+    assert data["type"] == ("incremental" if record.chain else "full")
+    assert data["chain"] == [str(k) for k in record.chain]
+    data["format"] = 3 - data["format"]
+    with pytest.raises(InvalidInput) as caught:
+        BackupRecord.from_json_dict(data)
+    assert "cannot be of type" in caught.value.message
+
+
+def test_a_record_without_the_new_fields_is_a_full_backup():
+    data = legacy_backup_record("20130828T1810Z", "pg_basebackup_20130828T1810Z.tgz", 10,
+                                LABEL_91).to_json_dict()
+    for name in ("type", "parent", "chain", "manifest_object", "manifest_size",
+                 "manifest_sha256"):
+        del data[name]
+    record = BackupRecord.from_json_dict(data)
+    assert (record.backup_type, record.parent, record.chain, record.manifest_object) == \
+        ("full", None, (), None)
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(backup_type="incremental"), "must name its parent last in its chain"),
+    (dict(parent=BackupKey.parse("20130828T1800Z")), "has a parent"),
+    (dict(backup_type="incremental", parent=BackupKey.parse("20130828T1800Z"),
+          chain=(BackupKey.parse("20130828T1700Z"),)), "must name its parent last"),
+    (dict(backup_type="incremental", parent=BackupKey.parse("20130828T1900Z"),
+          chain=(BackupKey.parse("20130828T1900Z"),)), "must be older backups"),
+    (dict(backup_type="differential"), "backup type 'differential' is not one of full, "
+                                       "incremental"),
+])
+def test_an_incremental_must_name_an_older_chain_ending_with_its_parent(fields, message):
+    record = legacy_backup_record("20130828T1810Z", "pg_basebackup_20130828T1810Z.tgz", 10,
+                                  LABEL_91)
+    with pytest.raises(InvalidInput) as caught:
+        attrs.evolve(record, **fields)
+    assert message in str(caught.value)
 
 
 def test_legacy_record_and_consistency_range():
