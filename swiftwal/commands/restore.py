@@ -11,7 +11,6 @@ from pathlib import Path
 
 from swiftwal import events
 from swiftwal.adapters import crypto
-from swiftwal.adapters.streams import HashingReader
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
 from swiftwal.domain.recovery import (TARGET_ACTIONS, RecoveryTarget, check_reachable, choose_backup,
@@ -93,39 +92,9 @@ def _select(ctx, storage, key: str, target: RecoveryTarget, secret):
 
 
 def _unpack(storage, record, directory: str, key, encrypted: bool):
-    from swiftwal.adapters.compression import decompressing_reader
-    from swiftwal.adapters.untar import safe_extract
+    from swiftwal.adapters.unpack import unpack_backup
 
-    from swiftwal.adapters.progress import CountingReader, Progress
-
-    progress = Progress(f"restore {record.key}", record.stored_size or None)
-    with storage.get(record.data_object) as reader:
-        encrypted = crypto.encrypted(record.data_object, key, reader.info.metadata) or encrypted
-        hashing = HashingReader(CountingReader(reader, progress))
-        # every chunk is authenticated, the final one included, before the commit
-        source = crypto.DecryptingReader(hashing, key, record.data_object) if encrypted else hashing
-
-        def verify() -> None:
-            _drain(source)
-            _drain(hashing)
-            if record.stored_size is not None and hashing.size != record.stored_size:
-                raise errors.IntegrityError(f"{record.data_object} is {hashing.size} bytes, "
-                                            f"expected {record.stored_size}")
-            if record.sha256 and hashing.sha256 != record.sha256:
-                raise errors.IntegrityError(f"{record.data_object} does not match its recorded checksum")
-
-        try:
-            stats = safe_extract(decompressing_reader(record.compression, source), directory,
-                                 before_commit=verify)
-        finally:
-            progress.close()
-    return hashing.size, getattr(stats, "bytes", None)
-
-
-def _drain(reader) -> None:
-    """Read what the decompressor left (tar padding) so the checksum covers every byte."""
-    while reader.read(1 << 20):
-        pass
+    return unpack_backup(storage, record, directory, key, encrypted)
 
 
 def swiftwal_executable() -> str:
