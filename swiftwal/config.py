@@ -60,6 +60,8 @@ KEYS: dict[str, tuple[str, bool]] = {
     "RESTORE_PREFETCH": ("next WAL segments restore-wal fetches ahead (default 8, 0: off)", False),
     "PARALLEL": ("parallel uploads/downloads of look-ahead, prefetch and large-object "
                  "segments (default 4)", False),
+    "MAX_UPLOAD_RATE": ("the most a backup uploads per second, in kB/s or with a k or M "
+                        "suffix (default: no limit; WAL is never held back)", False),
     "SEGMENT_EXPIRY": ("seconds before an uncommitted large-object segment deletes itself "
                        "(default 604800, 7 days)", False),
     "ENCRYPTION_KEY_FILE": ("file holding the 32-byte key that encrypts new objects "
@@ -76,7 +78,7 @@ KEYS: dict[str, tuple[str, bool]] = {
 # How a command runs, not what it stores where.
 _NOT_THE_STORE = frozenset({
     "LOG_FORMAT", "TIMEOUT", "PARALLEL", "ARCHIVE_LOOKAHEAD", "RESTORE_PREFETCH", "CACHE_DIR",
-    "PG_BIN_DIR", "LARGE_OBJECT_SIZE", "SEGMENT_EXPIRY", "INSECURE", "OS_CACERT",
+    "PG_BIN_DIR", "LARGE_OBJECT_SIZE", "SEGMENT_EXPIRY", "MAX_UPLOAD_RATE", "INSECURE", "OS_CACERT",
     "CHECK_ARCHIVE_WARNING", "CHECK_ARCHIVE_CRITICAL", "CHECK_BACKUP_WARNING",
     "CHECK_BACKUP_CRITICAL"})
 COMPRESSIONS = ("zstd", "gzip")
@@ -110,6 +112,16 @@ def _flag(text: str) -> bool | None:
     return True if text in _TRUE else False if text in _FALSE else None
 
 
+def _rate(text: str) -> int | None:
+    from swiftwal.domain.errors import InvalidInput
+    from swiftwal.domain.rates import parse_rate
+
+    try:
+        return parse_rate(text)
+    except InvalidInput:
+        return None
+
+
 def _segment_size(text: str) -> int | None:
     # PostgreSQL's own limits (initdb --wal-segsize); swiftwal.domain.walnames
     # is not imported here: archive_command would pay for attrs.
@@ -140,6 +152,7 @@ TYPED_KEYS: dict[str, tuple[str, object]] = {
     "WAL_SEGMENT_SIZE": ("a power of two from 1048576 (1 MiB) to 1073741824 (1 GiB), in bytes",
                          _segment_size),
     "PARALLEL": ("a whole number, 1 or more", _whole(1)),
+    "MAX_UPLOAD_RATE": ("a rate in kB/s, or a number with the suffix k or M", _rate),
     "ARCHIVE_LOOKAHEAD": ("a whole number, 0 or more", _whole(0)),
     "RESTORE_PREFETCH": ("a whole number, 0 or more", _whole(0)),
     **dict.fromkeys(("CHECK_ARCHIVE_WARNING", "CHECK_ARCHIVE_CRITICAL", "CHECK_BACKUP_WARNING",

@@ -9,8 +9,8 @@ The stream handed to ``consume`` ends cleanly only once pg_basebackup has
 exited 0 and its tar was complete; any failure makes ``read`` raise, so an
 upload is abandoned rather than stored short.  ``consume`` is only called
 once pg_basebackup has produced its first bytes: a connection failure, or a
-database with tablespaces (pg_basebackup refuses to write those to stdout
-before sending anything), never starts an upload.
+cluster with tablespaces (pg_basebackup refuses to write those to stdout
+before sending anything: ``TablespacesFound``), never starts an upload.
 """
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ class BasebackupOptions:
                                   validator=attrs.validators.in_(("fetch", "none")))
     pg_bin_dir: Optional[str] = None
     manifest: bool = True  # False: --no-manifest (PostgreSQL 12 has none anyway)
+    max_rate: Optional[int] = None  # kB/s the server may read and send, as --max-rate
 
     @property
     def server(self) -> postgres.Server:
@@ -123,7 +124,7 @@ def run_basebackup(options: BasebackupOptions, codec: str, consume: Callable[[Bi
 
 def basebackup_argv(options: BasebackupOptions) -> List[str]:
     return postgres.basebackup_argv(options.server, options.wal_method, options.checkpoint,
-                                    options.label, options.manifest)
+                                    options.label, options.manifest, options.max_rate)
 
 
 def _grow_pipe(pipe) -> None:
@@ -144,29 +145,27 @@ def _kill(process: subprocess.Popen) -> None:
             process.wait()
 
 
+class TablespacesFound(ConfigError):
+    """pg_basebackup cannot send a cluster with tablespaces down one stream:
+    such a backup goes through ``swiftwal.adapters.tablespace_backup``."""
+
+
 def _startup_failure(options: BasebackupOptions, exit_code: int, stderr_tail: str) -> Exception:
     if _TABLESPACE_REFUSAL in stderr_tail:
-        names = tablespace_names(options)
-        shown = ", ".join(names) if names else "names unknown"
-        return ConfigError(f"the database has tablespaces ({shown}): backups of a cluster "
-                           "with tablespaces are not supported yet",
-                           hint="move what they hold into pg_default (ALTER TABLE, INDEX and "
-                                "MATERIALIZED VIEW ALL IN TABLESPACE ... SET TABLESPACE "
-                                "pg_default in each database, ALTER DATABASE ... SET TABLESPACE "
-                                "pg_default) and drop them, or take base backups with "
-                                "pg_basebackup -D yourself: archive-wal and restore-wal work "
-                                "with tablespaces")
+        return TablespacesFound("the cluster has tablespaces: pg_basebackup cannot write "
+                                "them to one stream")
     if exit_code == 0:
         return IntegrityError("pg_basebackup exited 0 but wrote no backup")
     return postgres.basebackup_failed(exit_code, stderr_tail)
 
 
-def tablespace_names(options: BasebackupOptions) -> List[str]:
-    """User tablespaces, asked with psql over the same connection options
-    (best effort: an empty list if psql cannot tell)."""
-    rows = postgres.ask(options.server, "SELECT spcname FROM pg_tablespace WHERE spcname "
-                        "NOT IN ('pg_default', 'pg_global') ORDER BY 1", timeout=30)
-    return [row[0] for row in rows or []]
+def has_tablespaces(options: BasebackupOptions) -> bool:
+    """Whether the cluster has tablespaces besides pg_default and pg_global,
+    asked with psql over the same connection options (best effort: False
+    when psql cannot tell, and pg_basebackup's refusal says so later)."""
+    rows = postgres.ask(options.server, "SELECT count(*) FROM pg_tablespace WHERE spcname "
+                        "NOT IN ('pg_default', 'pg_global')", timeout=30)
+    return bool(rows) and rows[0][0].isdigit() and int(rows[0][0]) > 0
 
 
 def database_size(options: BasebackupOptions) -> Optional[int]:

@@ -191,7 +191,8 @@ def archiver_stats(server: Server, timeout: float = 30) -> ArchiverStats:
 # -- pg_basebackup ---------------------------------------------------------------------------
 
 def basebackup_argv(server: Server, wal_method: str, checkpoint: Optional[str] = None,
-                    label: Optional[str] = None, manifest: bool = True) -> List[str]:
+                    label: Optional[str] = None, manifest: bool = True,
+                    max_rate: Optional[int] = None) -> List[str]:
     """The tar of the whole cluster on standard output, with the progress
     messages (and the end point) that ``--verbose`` adds on stderr."""
     argv = [program(server, "pg_basebackup"), "--pgdata=-", "--format=tar",
@@ -202,6 +203,8 @@ def basebackup_argv(server: Server, wal_method: str, checkpoint: Optional[str] =
         argv.append(f"--label={label}")
     if not manifest:
         argv.append("--no-manifest")
+    if max_rate:
+        argv.append(f"--max-rate={max_rate}")
     return argv + server.connection_options()
 
 

@@ -12,6 +12,31 @@ from swiftwal.domain.errors import RestoreTargetNotEmpty, UsageError
 DATA_DIRECTORY_MODE = 0o700  # PostgreSQL refuses to start on a group- or world-readable one
 
 
+def check_restore_target(path: str, what: str = "restore target") -> None:
+    """What ``prepare_restore_target`` would refuse, without creating
+    anything: so that a restore with several targets (tablespaces) is
+    refused before it touches any."""
+    if os.path.lexists(path):
+        if not os.path.isdir(path):
+            raise RestoreTargetNotEmpty(f"{what} {path} exists and is not a directory",
+                                        hint="give an empty or absent directory")
+        try:
+            entries = os.listdir(path)
+        except OSError as exc:
+            raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+        if entries:
+            raise RestoreTargetNotEmpty(f"{what} {path} is not empty",
+                                        hint="give an empty or absent directory")
+        if not os.access(path, os.W_OK | os.X_OK) and os.stat(path).st_uid != os.geteuid():
+            raise UsageError(f"cannot write into {what} {path}: permission denied")
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create {what} {path}: {parent} is not writable")
+
+
 def prepare_restore_target(path: str) -> None:
     """Create ``path`` (mode 0700) if absent; accept it if an empty directory
     (and set 0700); otherwise raise ``RestoreTargetNotEmpty`` naming it."""

@@ -37,6 +37,10 @@ class TarScanner:
         self.sizes: Dict[str, int] = {}
         self.seen: Set[str] = set()
         self.ended = False
+        #: bytes taken from the stream so far, and where its end-of-archive
+        #: block begins once ``ended``: what to keep to re-end the archive
+        self.offset = 0
+        self.end_offset: Optional[int] = None
         self._header = bytearray()
         self._remaining = 0  # data bytes of the current member still to come
         self._padding = 0
@@ -55,20 +59,34 @@ class TarScanner:
                 if self._keep is not None:
                     self._keep_bytes(view[:taken])
                 self._remaining -= taken
+                self.offset += taken
                 view = view[taken:]
                 if not self._remaining:
                     self._data_end()
             elif self._padding:
                 taken = min(self._padding, len(view))
                 self._padding -= taken
+                self.offset += taken
                 view = view[taken:]
             else:
                 taken = min(BLOCK - len(self._header), len(view))
                 self._header += view[:taken]
+                self.offset += taken
                 view = view[taken:]
                 if len(self._header) == BLOCK:
                     header, self._header = bytes(self._header), bytearray()
                     self._on_header(header)
+
+    @property
+    def settled(self) -> int:
+        """How much of the stream is known not to be its end-of-archive
+        marker: all but a header still incomplete, or up to the marker."""
+        return self.end_offset if self.ended else self.offset - len(self._header)
+
+    @property
+    def between_members(self) -> bool:
+        """Whether the stream so far ends where a member (or the archive) does."""
+        return not (self._remaining or self._padding or self._header)
 
     def finish(self) -> None:
         """The stream is over: raise unless it ended where a tar ends."""
@@ -87,6 +105,7 @@ class TarScanner:
     def _on_header(self, header: bytes) -> None:
         if header == bytes(BLOCK):
             self.ended = True  # the rest is the end marker and record padding
+            self.end_offset = self.offset - BLOCK
             return
         _check_checksum(header)
         kind = header[156:157]

@@ -54,6 +54,20 @@ class Context:
             self._storage = None
         return self.storage
 
+    def override_parallel(self, parallel: int | None) -> None:
+        """``--parallel N`` of backup and restore: ``PARALLEL`` for this run,
+        before the store is opened (it reads the setting then)."""
+        if parallel is None:
+            return
+        if parallel < 1:
+            from swiftwal.domain.errors import UsageError
+
+            raise UsageError(f"--parallel must be 1 or more, not {parallel}")
+        if self._storage is not None:
+            raise RuntimeError("--parallel must be applied before the store is opened")
+        self.settings = self.settings.with_values({**self.settings.values,
+                                                   "PARALLEL": str(parallel)})
+
     def print(self, text: str = "") -> None:
         self.printed = True
         print(text, file=self.out)

@@ -146,6 +146,9 @@ def _sha256(instance: object, attribute: attrs.Attribute, value: Optional[str]) 
 #: alone; an incremental one is not that, so it is written as format 2, which those
 #: readers refuse ("unsupported backup record format") instead of pruning the full
 #: backup it needs or restoring it as if it were whole.
+#: A backup of a cluster with tablespaces is format 2 as well: a format-1 reader
+#: would restore its data directory alone, whose ``tablespace_map`` then points
+#: PostgreSQL at the original tablespaces' directories.
 RECORD_FORMAT = 1
 INCREMENTAL_RECORD_FORMAT = 2
 READABLE_FORMATS = (RECORD_FORMAT, INCREMENTAL_RECORD_FORMAT)
@@ -163,6 +166,62 @@ def _backup_type(value: object) -> None:
 def _keys(instance: object, attribute: attrs.Attribute, value: Tuple[BackupKey, ...]) -> None:
     if not isinstance(value, tuple) or not all(isinstance(k, BackupKey) for k in value):
         raise InvalidInput(f"{attribute.name} {value!r} is not a tuple of backup keys")
+
+
+def _absolute(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        raise InvalidInput(f"tablespace location {value!r} is not an absolute path")
+
+
+def _oid(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1 << 32:
+        raise InvalidInput(f"tablespace oid {value!r} is not an object id")
+
+
+@attrs.frozen
+class TablespaceBackup:
+    """One tablespace of a backup: its OID, the directory it was in, and the
+    object holding its tar (compressed and encrypted as the data object)."""
+
+    oid: int = attrs.field(validator=_oid)
+    location: str = attrs.field(validator=_absolute)
+    data_object: str = attrs.field(validator=attrs.validators.instance_of(str))
+    raw_size: Optional[int] = attrs.field(default=None, validator=_size)
+    stored_size: Optional[int] = attrs.field(default=None, validator=_size)
+    sha256: Optional[str] = attrs.field(default=None, validator=_sha256)
+
+    def to_json_dict(self) -> dict:
+        return {"oid": self.oid, "location": self.location, "data_object": self.data_object,
+                "raw_size": self.raw_size, "stored_size": self.stored_size,
+                "sha256": self.sha256}
+
+    @classmethod
+    def from_json_dict(cls, data: Any) -> "TablespaceBackup":
+        if not isinstance(data, Mapping):
+            raise InvalidInput(f"backup record tablespace is not an object: {data!r}")
+        reader = _Reader(data)
+        return cls(oid=reader.get("oid", int), location=reader.get("location", str),
+                   data_object=reader.get("data_object", str),
+                   raw_size=reader.optional("raw_size", int),
+                   stored_size=reader.optional("stored_size", int),
+                   sha256=reader.optional("sha256", str))
+
+
+def _tablespaces(instance: object, attribute: attrs.Attribute,
+                 value: Tuple[TablespaceBackup, ...]) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(t, TablespaceBackup) for t in value):
+        raise InvalidInput(f"tablespaces {value!r} is not a tuple of tablespaces")
+    oids = [t.oid for t in value]
+    if len(set(oids)) != len(oids):
+        raise InvalidInput(f"tablespaces {oids} name one oid twice")
+
+
+BACKUP_FROM = ("primary", "standby")
+
+
+def _backup_from(value: object) -> None:
+    if value is not None and value not in BACKUP_FROM:
+        raise InvalidInput(f"backup_from {value!r} is not one of {', '.join(BACKUP_FROM)}")
 
 
 @attrs.frozen
@@ -207,6 +266,13 @@ class BackupRecord:
     manifest_object: Optional[str] = attrs.field(default=None, validator=_optional(str))
     manifest_size: Optional[int] = attrs.field(default=None, validator=_size)
     manifest_sha256: Optional[str] = attrs.field(default=None, validator=_sha256)
+    #: The cluster's tablespaces besides ``pg_default`` and ``pg_global``, each in an
+    #: object of its own; the data object holds the data directory.
+    tablespaces: Tuple[TablespaceBackup, ...] = attrs.field(default=(), converter=tuple,
+                                                           validator=_tablespaces)
+    #: ``primary`` or ``standby`` (backup_label's BACKUP FROM): where it was taken,
+    #: None when not recorded.
+    backup_from: Optional[str] = attrs.field(default=None, validator=lambda i, a, v: _backup_from(v))
 
     def __attrs_post_init__(self) -> None:
         if self.backup_type == FULL:
@@ -226,7 +292,27 @@ class BackupRecord:
 
     @property
     def record_format(self) -> int:
-        return INCREMENTAL_RECORD_FORMAT if self.incremental else RECORD_FORMAT
+        return INCREMENTAL_RECORD_FORMAT if self.incremental or self.tablespaces \
+            else RECORD_FORMAT
+
+    def stored_objects(self) -> Tuple[Tuple[str, Optional[int], Optional[str]], ...]:
+        """Every object holding the backup's data (the data object first, then
+        each tablespace's): name, stored size and SHA-256 as recorded."""
+        return ((self.data_object, self.stored_size, self.sha256),
+                *((t.data_object, t.stored_size, t.sha256) for t in self.tablespaces))
+
+    @property
+    def total_stored_size(self) -> Optional[int]:
+        """The bytes stored for the backup's data, tablespaces included."""
+        if self.stored_size is None:
+            return None
+        return self.stored_size + sum(t.stored_size or 0 for t in self.tablespaces)
+
+    @property
+    def total_raw_size(self) -> Optional[int]:
+        if self.raw_size is None:
+            return None
+        return self.raw_size + sum(t.raw_size or 0 for t in self.tablespaces)
 
     def consistency_range(self) -> Tuple[Segment, Optional[Segment]]:
         """The WAL that makes the backup consistent: start to stop segment (None: unknown)."""
@@ -295,13 +381,15 @@ class BackupRecord:
             "manifest_object": self.manifest_object,
             "manifest_size": self.manifest_size,
             "manifest_sha256": self.manifest_sha256,
+            "tablespaces": [t.to_json_dict() for t in self.tablespaces],
+            "backup_from": self.backup_from,
         }
 
     @classmethod
     def from_json_dict(cls, data: Mapping[str, Any]) -> BackupRecord:
         """Build a record from ``to_json_dict`` output; unknown keys are ignored so that
         later versions may add fields, but a newer ``format`` is refused.  Format 2
-        is that of an incremental backup (see ``RECORD_FORMAT``)."""
+        is that of an incremental backup or one with tablespaces (see ``RECORD_FORMAT``)."""
         if not isinstance(data, Mapping):
             raise InvalidInput(f"backup record is not an object: {data!r}")
         reader = _Reader(data)
@@ -310,9 +398,12 @@ class BackupRecord:
             raise InvalidInput(f"unsupported backup record format {version!r}",
                                hint="written by a newer swiftwal?")
         backup_type = reader.optional("type", str) or FULL
-        if (version == INCREMENTAL_RECORD_FORMAT) != (backup_type == INCREMENTAL):
+        tablespaces = tuple(TablespaceBackup.from_json_dict(t)
+                            for t in reader.optional("tablespaces", list) or ())
+        if (version == INCREMENTAL_RECORD_FORMAT) != (backup_type == INCREMENTAL
+                                                      or bool(tablespaces)):
             raise InvalidInput(f"backup record of format {version} cannot be of type "
-                               f"{backup_type!r}")
+                               f"{backup_type!r}" + (" with tablespaces" if tablespaces else ""))
         segment_size = reader.get("segment_size", int)
         validate_segment_size(segment_size)
         key = reader.get("key", str)
@@ -346,6 +437,8 @@ class BackupRecord:
                 manifest_object=reader.optional("manifest_object", str),
                 manifest_size=reader.optional("manifest_size", int),
                 manifest_sha256=reader.optional("manifest_sha256", str),
+                tablespaces=tablespaces,
+                backup_from=reader.optional("backup_from", str),
             )
         except InvalidInput as exc:
             raise type(exc)(f"invalid backup record {key}: {exc.message}", exc.hint) from None

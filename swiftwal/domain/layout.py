@@ -5,6 +5,7 @@ Current layout (readable with the ``swift`` client)::
 
     wal/<NAME>.zst | wal/<NAME>.gz        one WAL file (segment, .history, .backup, .partial)
     backups/<KEY>/base.tar.zst | .tar.gz  the pg_basebackup tar stream, compressed
+    backups/<KEY>/<OID>.tar.zst | .tar.gz each tablespace's tar, compressed
     backups/<KEY>/backup.json             the backup's metadata; written last: a backup
                                           exists only once this object does
     swiftwal.json                         the system identifier of the one cluster
@@ -74,6 +75,11 @@ def parse_wal_object(object_name: str) -> WalObject | None:
 
 def backup_data_name(key: BackupKey, compression: str) -> str:
     return f"{BACKUP_PREFIX}{key}/base.tar{CODEC_SUFFIXES[compression]}"
+
+
+def backup_tablespace_name(key: BackupKey, oid: int, compression: str) -> str:
+    """The object holding tablespace ``oid``'s tar (pg_basebackup's ``OID.tar``)."""
+    return f"{BACKUP_PREFIX}{key}/{oid}.tar{CODEC_SUFFIXES[compression]}"
 
 
 def backup_metadata_name(key: BackupKey) -> str:
