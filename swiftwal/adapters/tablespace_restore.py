@@ -123,3 +123,20 @@ def _replace(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def unpack_with_tablespaces(storage, record, directory: str, spaces, key, encrypted: bool):
+    """Tablespaces first, the data directory last, relinked before its
+    ``pg_control`` gets its name: (stored bytes read, bytes extracted)."""
+    from swiftwal.adapters.progress import Progress
+
+    progress = Progress(f"restore {record.key}", record.total_stored_size or None)
+    try:
+        stored, extracted = unpack_tablespaces(storage, record, spaces, key, encrypted, progress)
+        size, unpacked = unpack_object(storage, record.data_object, record.stored_size,
+                                       record.sha256, record.compression, directory, key,
+                                       encrypted, progress,
+                                       then=lambda: link_tablespaces(directory, spaces))
+    finally:
+        progress.close()
+    return stored + size, extracted + unpacked

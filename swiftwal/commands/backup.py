@@ -158,6 +158,10 @@ def _with_tablespaces(options, codec: str, key: BackupKey, upload_as, progress):
     """Every tablespace's archive in an object of its own, the data directory's last."""
     from swiftwal.adapters.tablespace_backup import run_tablespace_backup
 
+    if getattr(options, "incremental", None) is not None:
+        raise errors.ConfigError("incremental backups of a cluster with tablespaces are not "
+                                 "supported yet", hint="take a full backup")
+
     def consume(tablespace, stream):
         name = (layout.backup_data_name(key, codec) if tablespace.oid is None
                 else layout.backup_tablespace_name(key, tablespace.oid, codec))

@@ -36,11 +36,18 @@ def add_arguments(commands, name: str) -> None:
                         help="write standby.signal: a standby that follows the archive")
     parser.add_argument("--no-recovery-settings", action="store_true",
                         help="only unpack (the 0.2.2 behaviour); you write the settings")
+    parser.add_argument("--tablespace-map", action="append", default=[], metavar="OID=DIR",
+                        help="restore the tablespace OID into DIR instead of where it was "
+                             "(repeatable)")
+    parser.add_argument("--tablespace-map-all", metavar="DIR",
+                        help="restore every other tablespace into DIR/<OID>")
+    parser.add_argument("--parallel", type=int, metavar="N",
+                        help="segments of a large object fetched at once (PARALLEL)")
     parser.set_defaults(handler=run)
 
 
 def run(ctx, args) -> int:
-    from swiftwal.adapters.restore_target import prepare_restore_target
+    from swiftwal.adapters.tablespace_restore import prepare_targets
 
     if args.no_recovery_settings:
         # A time, LSN or timeline target still chooses the backup; these only go into
@@ -54,6 +61,8 @@ def run(ctx, args) -> int:
             raise errors.UsageError(f"{unused[0]} has no effect with --no-recovery-settings",
                                     hint="write the recovery settings yourself, or leave out "
                                          "--no-recovery-settings")
+    ctx.override_parallel(args.parallel)
+    mapping = tablespace_mapping(args.tablespace_map)
     started = time.monotonic()
     target = RecoveryTarget.build(args.target_time, args.target_name, args.target_lsn,
                                   args.target_xid, args.target_action, args.target_timeline,
@@ -64,8 +73,9 @@ def run(ctx, args) -> int:
     # no key, or another key: refused before the target directory is touched
     encrypted = crypto.encrypted(record.data_object, key, crypto.record_metadata(record))
     command = None if args.no_recovery_settings else restore_command(ctx)
-    prepare_restore_target(args.directory)
-    stored_bytes, raw_bytes = _unpack(storage, record, args.directory, key, encrypted)
+    # every target (tablespaces too) is judged before any is made or anything downloaded
+    spaces = prepare_targets(record, args.directory, mapping, args.tablespace_map_all)
+    stored_bytes, raw_bytes = _unpack(storage, record, args.directory, key, encrypted, spaces)
     if command is not None:
         write_recovery_settings(args.directory, target, command)
     ctx.log.info(events.RESTORE_COMPLETED, backup=str(record.key), directory=args.directory,
@@ -91,7 +101,21 @@ def _select(ctx, storage, key: str, target: RecoveryTarget, secret):
     return record
 
 
-def _unpack(storage, record, directory: str, key, encrypted: bool):
+def tablespace_mapping(texts) -> dict:
+    """``--tablespace-map OID=DIR`` options: OID to directory."""
+    from swiftwal.domain.tablespaces import parse_mapping
+
+    mapping = dict(parse_mapping(text) for text in texts)
+    if len(mapping) != len(texts):
+        raise errors.UsageError("--tablespace-map names one tablespace twice")
+    return mapping
+
+
+def _unpack(storage, record, directory: str, key, encrypted: bool, spaces=()):
+    if spaces:
+        from swiftwal.adapters.tablespace_restore import unpack_with_tablespaces
+
+        return unpack_with_tablespaces(storage, record, directory, spaces, key, encrypted)
     from swiftwal.adapters.unpack import unpack_backup
 
     return unpack_backup(storage, record, directory, key, encrypted)
