@@ -1,0 +1,194 @@
+"""A cluster with two tablespaces, against real PostgreSQL 15 and both stores:
+backed up into an object per tablespace, restored with every tablespace moved
+to a new directory and recovered to a time in one command; a target that is
+not empty refused before anything is fetched; a killed backup never listed;
+the backup's memory bounded."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.cycle import (archiving_primary, backup_keys, flush_archive, insert, pg_env,
+                                 restore_target, rows, server_time, take_backup)
+from tests.support.faults import kill_when, spawn
+from tests.support.pg_cluster import make_reachable
+from tests.support.swiftwal_cli import make_store
+
+#: The peak RSS any backup may reach (the process and its children).
+RSS_LIMIT_MB = 100
+
+
+@pytest.fixture
+def local_store(tmp_path, swiftwal_bin):
+    return make_store("local", str(make_reachable(tmp_path / "store")), swiftwal_bin)
+
+
+def tablespace_dir(pg_factory, name: str) -> Path:
+    path = pg_factory.directory(name)
+    shutil.chown(path, "postgres", "postgres")
+    return path
+
+
+def with_tablespaces(pg_factory, store, rows_each: int = 100):
+    """A primary archiving into ``store``, tables ``t_one`` and ``t_two`` in
+    tablespaces ``one`` and ``two``, ``t_base`` in the data directory."""
+    primary = archiving_primary(pg_factory, store)
+    locations = {}
+    for name in ("one", "two"):
+        locations[name] = tablespace_dir(pg_factory, f"ts_{name}")
+        primary.sql(f"CREATE TABLESPACE {name} LOCATION '{locations[name]}'")
+        primary.sql(f"CREATE TABLE t_{name} (i int) TABLESPACE {name}")
+    primary.sql("CREATE TABLE t_base (i int)")
+    for table in ("t_one", "t_two", "t_base"):
+        insert(primary, 1, rows_each, table)
+    oids = {name: int(primary.sql(f"SELECT oid FROM pg_tablespace WHERE spcname = '{name}'"))
+            for name in locations}
+    return primary, locations, oids
+
+
+def snapshot(directory: Path) -> dict:
+    """Every entry under ``directory``: its kind, size and modification time."""
+    found = {}
+    for root, dirs, files in os.walk(directory):
+        for name in dirs + files:
+            path = Path(root, name)
+            info = path.lstat()
+            found[str(path.relative_to(directory))] = (info.st_mode, info.st_size,
+                                                       info.st_mtime_ns)
+    return found
+
+
+def test_two_tablespaces_restore_to_new_directories_at_a_point_in_time(store, pg_factory):
+    primary, locations, oids = with_tablespaces(pg_factory, store)
+    key = take_backup(store, primary)
+    record = json.loads(store.run("list-backups", "--json").stdout)["backups"][0]
+    assert record["format"] == 2 and record["backup_from"] == "primary"
+    spaces = {t["oid"]: t for t in record["tablespaces"]}
+    assert set(spaces) == set(oids.values())
+    for name, oid in oids.items():
+        assert spaces[oid]["location"] == str(locations[name])
+        assert spaces[oid]["data_object"] == f"backups/{key}/{oid}.tar.zst"
+        assert spaces[oid]["stored_size"] > 0 and len(spaces[oid]["sha256"]) == 64
+    store.run("verify", "--full", key)
+
+    for table in ("t_one", "t_two", "t_base"):
+        insert(primary, 101, 200, table)
+    moment = server_time(primary)
+    for table in ("t_one", "t_two", "t_base"):
+        insert(primary, 201, 300, table)
+    flush_archive(primary)
+    primary.stop()
+    before = {name: snapshot(path) for name, path in locations.items()}
+
+    directory = restore_target(pg_factory, "restored")
+    parent = directory.parent
+    store.run("restore", key, str(directory), "--target-time", moment, "--target-action",
+              "promote", "--target-timeline", "current",
+              "--tablespace-map", f"{oids['one']}={parent / 'one'}",
+              "--tablespace-map-all", str(parent / "others"))
+    restored = pg_factory.adopt(directory)
+    restored.start()
+    restored.wait_for("SELECT pg_is_in_recovery()", "f", timeout=120)
+
+    for table in ("t_one", "t_two", "t_base"):
+        assert rows(restored, table) == list(range(1, 201)), table
+    assert restored.sql(f"SELECT pg_tablespace_location({oids['one']})") == str(parent / "one")
+    assert restored.sql(f"SELECT pg_tablespace_location({oids['two']})") == \
+        str(parent / "others" / str(oids["two"]))
+    # new rows land in the restored tablespaces, never in the original ones
+    insert(restored, 1000, 1000, "t_one")
+    restored.sql("CHECKPOINT")
+    restored.stop()
+    assert {name: snapshot(path) for name, path in locations.items()} == before
+
+
+def test_a_tablespace_target_that_is_not_empty_is_refused_before_anything_is_fetched(
+        store, pg_factory):
+    primary, _locations, oids = with_tablespaces(pg_factory, store, rows_each=10)
+    key = take_backup(store, primary)
+    directory = restore_target(pg_factory, "refused")
+    busy = directory.parent / "busy"
+    busy.mkdir()
+    (busy / "precious").write_text("keep me")
+    shutil.chown(busy, "postgres", "postgres")
+
+    result = store.run("restore", key, str(directory), "--tablespace-map",
+                       f"{oids['one']}={busy}", "--tablespace-map-all",
+                       str(directory.parent / "others"), check=False)
+    assert result.returncode == 7, result.stderr
+    assert f"tablespace {oids['one']}" in result.stderr and "not empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not directory.exists() and not (directory.parent / "others").exists()
+    assert os.listdir(busy) == ["precious"]
+
+    # by default a tablespace goes back where it was: the live one is refused too
+    result = store.run("restore", key, str(directory), check=False)
+    assert result.returncode == 7 and "not empty" in result.stderr
+    assert not directory.exists()
+
+    result = store.run("restore", key, str(directory), "--tablespace-map", "12=/tmp/x",
+                       check=False)
+    assert result.returncode == 2 and "no tablespace with oid 12" in result.stderr
+
+
+def _peak_rss_mb(pid: int, stop: threading.Event, peak: list) -> None:
+    from tests.support.faults import descendants
+
+    while not stop.is_set():
+        total = 0
+        for each in [pid, *descendants(pid)]:
+            try:
+                with open(f"/proc/{each}/status") as handle:
+                    total += next(int(line.split()[1]) for line in handle
+                                  if line.startswith("VmRSS:"))
+            except (OSError, StopIteration):
+                pass
+        peak[0] = max(peak[0], total / 1024)
+        time.sleep(0.02)
+
+
+def test_memory_stays_bounded_and_a_killed_backup_is_never_listed(local_store, pg_factory):
+    store = local_store
+    primary, _locations, oids = with_tablespaces(pg_factory, store, rows_each=10)
+    for name in ("one", "two"):  # about 70 MB a tablespace, half of it compressible
+        primary.sql(f"INSERT INTO t_{name} SELECT g FROM generate_series(1, 2000000) g")
+    primary.sql("CHECKPOINT")
+
+    backup = spawn(store, "backup", "-c", "fast", "-H", str(primary.socket_dir), "-p",
+                   str(primary.port), "-U", "postgres", env=pg_env(primary))
+    stop, peak = threading.Event(), [0.0]
+    sampler = threading.Thread(target=_peak_rss_mb, args=(backup.pid, stop, peak), daemon=True)
+    sampler.start()
+    out, err = backup.communicate(timeout=300)
+    stop.set()
+    sampler.join()
+    assert backup.returncode == 0, out + err
+    record = json.loads(store.run("list-backups", "--json").stdout)["backups"][0]
+    assert sum(t["raw_size"] for t in record["tablespaces"]) > 100 << 20
+    print(f"peak RSS of a tablespace backup ({record['raw_size'] >> 20} MiB data directory, "
+          f"{sum(t['raw_size'] for t in record['tablespaces']) >> 20} MiB in tablespaces): "
+          f"{peak[0]:.0f} MB")
+    assert 0 < peak[0] <= RSS_LIMIT_MB
+
+    # killed once the first tablespace's object is stored: nothing listed, all pruned
+    before = backup_keys(store)
+    slow = spawn(store, "backup", "-c", "fast", "-H", str(primary.socket_dir), "-p",
+                 str(primary.port), "-U", "postgres",
+                 env={**pg_env(primary), "SWIFTWAL_MAX_UPLOAD_RATE": "8M"})
+    backups = Path(store.location) / "backups"
+
+    def first_tablespace_stored() -> bool:
+        return any(path.name.startswith(str(oids["one"])) or path.name.startswith(
+            str(oids["two"])) for path in backups.glob("*/*.tar.zst")
+            if path.parent.name not in before)
+
+    assert kill_when(slow, first_tablespace_stored, what="a tablespace object") != 0
+    assert backup_keys(store) == before
+    store.run("prune", "--keep-backups", "1", "--interrupted-after", "0")
+    assert sorted(p.name for p in backups.iterdir()) == before
