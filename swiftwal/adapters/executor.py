@@ -17,7 +17,8 @@ from swiftwal.domain import layout
 def backup_objects(record) -> list[str]:
     if record.legacy:
         return [layout.legacy_backup_label_name(str(record.key)), record.data_object]
-    return [layout.backup_metadata_name(record.key), record.data_object]
+    return [layout.backup_metadata_name(record.key), record.data_object,
+            *(tablespace.data_object for tablespace in record.tablespaces)]
 
 
 def delete_backups(storage, records: Iterable, on_deleted: Callable[[str], None]) -> None:

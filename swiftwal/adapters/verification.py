@@ -28,6 +28,7 @@ def verify_records(storage, records, wal, histories, full: bool,
 def verify_one(storage, record: BackupRecord, histories, segments, full: bool,
                key: bytes | None = None) -> BackupReport:
     problems = list(_check_data(storage, record, full, key))
+    problems.extend(_check_tablespaces(storage, record, full, key))
     check = wal_check(record, histories, segments)
     problems.extend(check.problems)
     if full:
@@ -68,6 +69,17 @@ def _check_data(storage, record: BackupRecord, full: bool, key: bytes | None = N
     if record.sha256 is not None and hashing.sha256 != record.sha256:
         return [f"backup object {name} does not match its recorded SHA-256 (corrupted)"]
     return []
+
+
+def _check_tablespaces(storage, record: BackupRecord, full: bool,
+                       key: bytes | None = None) -> list[str]:
+    """Each tablespace's object, checked as the data object is."""
+    import attrs
+
+    return [problem for tablespace in record.tablespaces
+            for problem in _check_data(storage, attrs.evolve(
+                record, data_object=tablespace.data_object, stored_size=tablespace.stored_size,
+                sha256=tablespace.sha256, tablespaces=()), full, key)]
 
 
 def _check_wal_object(storage, item, key: bytes | None = None) -> list[str]:

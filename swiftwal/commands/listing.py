@@ -24,10 +24,10 @@ def list_backups(ctx, args) -> int:
         for record in backups:
             ctx.print(str(record.key))
         return 0
-    rows = [(human_size(b.stored_size), str(b.key), b.data_object) for b in backups]
+    rows = [(human_size(b.total_stored_size), str(b.key), b.data_object) for b in backups]
     _table(ctx, ("Size", "Timestamp", "Object Name"), rows)
     ctx.print()
-    ctx.print(f"Total Size: {human_size(sum(b.stored_size or 0 for b in backups))}")
+    ctx.print(f"Total Size: {human_size(sum(b.total_stored_size or 0 for b in backups))}")
     return 0
 
 

@@ -40,7 +40,7 @@ def summarise(backups, wal, now: datetime.datetime, segment_size: int,
         "recovery_window": windows_json(backups, segments, histories or {}, segment_size),
         "backups": {
             "count": len(backups),
-            "stored_bytes": sum(b.stored_size or 0 for b in backups),
+            "stored_bytes": sum(b.total_stored_size or 0 for b in backups),
             "newest": None if newest is None else {
                 "key": str(newest.key), "finished_at": newest_end.isoformat(),
                 "age_s": _age(newest_end, now), "legacy": newest.legacy},
