@@ -192,3 +192,45 @@ def test_memory_stays_bounded_and_a_killed_backup_is_never_listed(local_store, p
     assert backup_keys(store) == before
     store.run("prune", "--keep-backups", "1", "--interrupted-after", "0")
     assert sorted(p.name for p in backups.iterdir()) == before
+
+
+def test_encrypted_tablespaces_are_verified_listed_pruned_and_restored(tmp_path, swiftwal_bin,
+                                                                      pg_factory):
+    from tests.integration.test_encryption import key_file
+
+    base = str(make_reachable(tmp_path / "enc"))
+    store = make_store("local", base, swiftwal_bin,
+                       extra={"ENCRYPTION_KEY_FILE": key_file(base, "key")})
+    primary, _locations, oids = with_tablespaces(pg_factory, store, rows_each=1000)
+    first = take_backup(store, primary)
+    second = take_backup(store, primary)
+    records = json.loads(store.run("list-backups", "--json").stdout)["backups"]
+    for record in records:
+        assert record["encryption"] == "aes-256-gcm"
+        for tablespace in record["tablespaces"]:
+            stored = Path(store.location, tablespace["data_object"]).read_bytes()
+            assert not stored.startswith(b"\x28\xb5\x2f\xfd")  # no zstd frame in clear
+    total = sum(r["stored_size"] + sum(t["stored_size"] for t in r["tablespaces"])
+                for r in records)
+    info = json.loads(store.run("info", "--json").stdout)
+    assert info["backups"]["stored_bytes"] == total
+    store.run("verify", "--all", "--full")
+
+    store.run("prune", "--keep-backups", "1")
+    assert backup_keys(store) == [second]
+    assert not [p for p in Path(store.location, "backups").rglob("*")
+                if p.is_file() and first in p.parts]
+
+    directory = restore_target(pg_factory, "enc")
+    store.run("restore", second, str(directory), "--no-recovery-settings",
+              "--tablespace-map-all", str(directory.parent / "spaces"))
+    for oid in oids.values():
+        assert list((directory.parent / "spaces" / str(oid)).glob("PG_*/*/*"))
+
+    victim = Path(store.location, records[-1]["tablespaces"][0]["data_object"])
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
+    result = store.run("verify", "--full", second, check=False)
+    assert result.returncode == 9 and victim.name in result.stdout + result.stderr
+    victim.unlink()
+    result = store.run("verify", second, check=False)
+    assert result.returncode == 9 and "missing" in result.stdout + result.stderr
