@@ -56,6 +56,8 @@ class BasebackupOptions:
                                   validator=attrs.validators.in_(("fetch", "none")))
     pg_bin_dir: Optional[str] = None
     manifest: bool = True  # False: --no-manifest (PostgreSQL 12 has none anyway)
+    #: The parent's backup_manifest, a file: only the blocks changed since it are sent
+    incremental: Optional[str] = None
     max_rate: Optional[int] = None  # kB/s the server may read and send, as --max-rate
 
     @property
@@ -79,12 +81,14 @@ class BasebackupResult:
 
 
 def run_basebackup(options: BasebackupOptions, codec: str, consume: Callable[[BinaryIO], T],
-                   on_read: Optional[Callable[[int], None]] = None
+                   on_read: Optional[Callable[[int], None]] = None,
+                   on_manifest: Optional[Callable[[bytes], None]] = None
                    ) -> Tuple[T, BasebackupResult]:
     """Run pg_basebackup, hand the compressed tar to ``consume`` (which reads
     it to its end, in this thread) and return what it returned with the
     backup's facts.  ``on_read`` is told the size of each piece of tar read
-    from pg_basebackup (in another thread).  Raises ``ToolFailed``
+    from pg_basebackup (in another thread), ``on_manifest`` each piece of the
+    ``backup_manifest`` member as it goes by (in that thread too).  Raises ``ToolFailed``
     (pg_basebackup or the compressor failed), ``ConfigError`` (missing tool,
     tablespaces), ``IntegrityError`` (pg_basebackup's output was not a
     complete base backup)."""
@@ -103,7 +107,7 @@ def run_basebackup(options: BasebackupOptions, codec: str, consume: Callable[[Bi
         first = process.stdout.read(CHUNK)
         if not first:
             raise _startup_failure(options, process.wait(), stderr.finish())
-        pump = _Pump(process, stderr, pipe, first, on_read)
+        pump = _Pump(process, stderr, pipe, first, on_read, on_manifest)
         stream = _BackupStream(pipe, pump)
         value = consume(stream)
         if not stream.finished:
@@ -123,8 +127,11 @@ def run_basebackup(options: BasebackupOptions, codec: str, consume: Callable[[Bi
 
 
 def basebackup_argv(options: BasebackupOptions) -> List[str]:
-    return postgres.basebackup_argv(options.server, options.wal_method, options.checkpoint,
+    argv = postgres.basebackup_argv(options.server, options.wal_method, options.checkpoint,
                                     options.label, options.manifest, options.max_rate)
+    if options.incremental is not None:
+        argv += postgres.incremental_options(options.incremental)
+    return argv
 
 
 def _grow_pipe(pipe) -> None:
@@ -214,8 +221,10 @@ class _Pump(threading.Thread):
 
     def __init__(self, process: subprocess.Popen, stderr: _StderrCollector,
                  pipe: CompressingPipe, first: bytes,
-                 on_read: Optional[Callable[[int], None]]) -> None:
+                 on_read: Optional[Callable[[int], None]],
+                 on_manifest: Optional[Callable[[bytes], None]] = None) -> None:
         super().__init__(name="pg_basebackup-pump", daemon=True)
+        self._on_manifest = on_manifest
         self._process = process
         self._stderr = stderr
         self._pipe = pipe
@@ -227,7 +236,8 @@ class _Pump(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        scanner, size = TarScanner(), 0
+        sinks = {"backup_manifest": self._on_manifest} if self._on_manifest else None
+        scanner, size = TarScanner(sinks=sinks), 0
         try:
             chunk = self._first
             self._first = b""

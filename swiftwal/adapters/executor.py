@@ -1,8 +1,10 @@
 """Applies prune and cleanup plans to a store, in crash-safe order.
 
 A backup's metadata object goes first (the backup stops being listed), then
-its data; WAL goes oldest first, so an interrupted run leaves a catalogue in
-which every listed backup is complete and the archive has no hole.
+its data; backups go newest first, so that an incremental backup is gone
+before the backups its chain holds; WAL goes oldest first.  An interrupted run
+leaves a catalogue in which every listed backup is complete, every chain whole
+and the archive without a hole.
 """
 from __future__ import annotations
 
@@ -18,11 +20,12 @@ def backup_objects(record) -> list[str]:
     if record.legacy:
         return [layout.legacy_backup_label_name(str(record.key)), record.data_object]
     return [layout.backup_metadata_name(record.key), record.data_object,
-            *(tablespace.data_object for tablespace in record.tablespaces)]
+            *(tablespace.data_object for tablespace in record.tablespaces),
+            *([record.manifest_object] if record.manifest_object else [])]
 
 
 def delete_backups(storage, records: Iterable, on_deleted: Callable[[str], None]) -> None:
-    for record in records:
+    for record in sorted(records, key=lambda r: r.key, reverse=True):
         for name in backup_objects(record):
             storage.delete([name])
             on_deleted(name)

@@ -1,6 +1,6 @@
-"""PostgreSQL's client programs, ``psql`` and ``pg_basebackup``: the one place
-that finds them, builds their command line and environment, and turns their
-failures into ``ToolFailed``.
+"""PostgreSQL's client programs, ``psql``, ``pg_basebackup``, ``pg_combinebackup``
+and ``pg_verifybackup``: the one place that finds them, builds their command
+line and environment, and turns their failures into ``ToolFailed``.
 
 - Programs: those of ``PG_BIN_DIR`` (``SWIFTWAL_PG_BIN_DIR``), which picks a
   PostgreSQL version, else the first on ``PATH``.
@@ -221,3 +221,109 @@ def start_basebackup(argv: List[str]) -> subprocess.Popen:
 def basebackup_failed(exit_code: Optional[int], stderr: str) -> errors.ToolFailed:
     """pg_basebackup's failure, with what it said (all of it in a debug event)."""
     return tool_failed("pg_basebackup", exit_code, stderr)
+
+
+# -- incremental backups, pg_combinebackup and pg_verifybackup ------------------------------
+
+def incremental_options(manifest_path: str) -> List[str]:
+    """What makes pg_basebackup send only the blocks changed since the backup whose
+    manifest is the file ``manifest_path`` (PostgreSQL 17 and later)."""
+    return [f"--incremental={manifest_path}"]
+
+
+@attrs.frozen
+class ReplicationFacts:
+    """What the server answers on a replication connection, the one pg_basebackup
+    opens (so a role that may only replicate can tell too)."""
+
+    system_identifier: str
+    timeline: int
+    version_num: int
+    summarize_wal: Optional[bool]  # None: the setting does not exist (before 17)
+
+    @property
+    def major(self) -> int:
+        return self.version_num // 10000
+
+
+def replication_facts(server: Server, timeout: float = 60) -> ReplicationFacts:
+    """``IDENTIFY_SYSTEM``, ``server_version_num`` and ``summarize_wal`` of the
+    server.  Raises ``ToolFailed`` when psql cannot ask (the server cannot be
+    reached, or refuses the replication connection pg_basebackup needs too)."""
+    rows = _replication_rows(server, ("IDENTIFY_SYSTEM", "SHOW server_version_num"), timeout)
+    if len(rows) != 2 or len(rows[0]) < 2 or not rows[0][1].isdigit() or not rows[1][0].isdigit():
+        raise errors.ToolFailed("psql", 0, f"unexpected answer to IDENTIFY_SYSTEM: {rows!r}")
+    version = int(rows[1][0])
+    summarize = None
+    if version >= 170000:
+        (value,), = _replication_rows(server, ("SHOW summarize_wal",), timeout)
+        summarize = value == "on"
+    return ReplicationFacts(rows[0][0], int(rows[0][1]), version, summarize)
+
+
+def _replication_rows(server: Server, commands: Sequence[str], timeout: float) -> List[List[str]]:
+    answer = run_psql(server, *commands, dbname="replication=true", timeout=timeout)
+    if answer.returncode != 0:
+        raise tool_failed("psql", answer.returncode, answer.stderr)
+    return answer.rows
+
+
+def program_major(server: Server, name: str) -> int:
+    """The PostgreSQL major version of the program ``name`` (``--version``)."""
+    import re
+
+    path = program(server, name)
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True,
+                              errors="replace", timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise errors.ToolFailed(name, None, str(exc)) from None
+    found = re.search(r"\(PostgreSQL\) (\d+)", done.stdout)
+    if done.returncode != 0 or found is None:
+        raise tool_failed(name, done.returncode, done.stderr or done.stdout)
+    return int(found.group(1))
+
+
+def basebackup_major(server: Server) -> int:
+    return program_major(server, "pg_basebackup")
+
+
+def combinebackup_major(server: Server) -> int:
+    return program_major(server, "pg_combinebackup")
+
+
+def combine_backups(server: Server, inputs: Sequence[str], output: str,
+                    mode: Optional[str]) -> None:
+    """``pg_combinebackup``: the data directory ``output`` rebuilt from the backup
+    directories ``inputs`` (the full one first); ``mode`` is ``link``, ``clone`` or
+    ``copy-file-range`` (None: copy).  Not synced: the caller flushes the file
+    system once.  ``ToolFailed`` with what it said when it fails."""
+    argv = [program(server, "pg_combinebackup"), "--no-sync", f"--output={output}",
+            *([f"--{mode}"] if mode else []), *inputs]
+    _run_tool("pg_combinebackup", argv)
+
+
+def verify_backup(server: Server, directory: str, parse_wal: bool) -> Optional[str]:
+    """``pg_verifybackup`` of ``directory`` against its ``backup_manifest``: None when
+    it verifies, else what it reported (its last lines).  ``parse_wal``: also read
+    the WAL the backup needs from its ``pg_wal``."""
+    argv = [program(server, "pg_verifybackup"), "--quiet",
+            *([] if parse_wal else ["--no-parse-wal"]), directory]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                              stdin=subprocess.DEVNULL, env=environment())
+    except OSError as exc:
+        raise errors.ToolFailed("pg_verifybackup", None, str(exc)) from None
+    if done.returncode == 0:
+        return None
+    return errors.stderr_cause(done.stderr or done.stdout) or f"exit status {done.returncode}"
+
+
+def _run_tool(name: str, argv: List[str]) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                              stdin=subprocess.DEVNULL, env=environment())
+    except OSError as exc:
+        raise errors.ToolFailed(name, None, str(exc)) from None
+    if done.returncode != 0:
+        raise tool_failed(name, done.returncode, done.stderr or done.stdout)

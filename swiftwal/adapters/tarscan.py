@@ -31,8 +31,12 @@ class TarScanner:
     """``feed`` it the stream; ``captured`` maps member names to their bytes,
     ``seen`` and ``sizes`` cover the names in ``capture``."""
 
-    def __init__(self, capture=None) -> None:
+    def __init__(self, capture=None, sinks=None) -> None:
         self._capture = CAPTURE if capture is None else capture
+        #: member name -> a callable given each piece of its data as it goes by
+        #: (a member too large to keep in memory, such as a big backup_manifest)
+        self._sinks = sinks or {}
+        self._sink = None
         self.captured: Dict[str, bytes] = {}
         self.sizes: Dict[str, int] = {}
         self.seen: Set[str] = set()
@@ -58,6 +62,8 @@ class TarScanner:
                 taken = min(self._remaining, len(view))
                 if self._keep is not None:
                     self._keep_bytes(view[:taken])
+                if self._sink is not None:
+                    self._sink(bytes(view[:taken]))
                 self._remaining -= taken
                 self.offset += taken
                 view = view[taken:]
@@ -110,6 +116,7 @@ class TarScanner:
         _check_checksum(header)
         kind = header[156:157]
         size = _number(header[124:136])
+        self._sink = None
         if kind in _META_TYPES:
             self._start_data(size, capture=(kind in b"xL", 1 << 20, False),
                              then=lambda data: self._meta(kind, data))
@@ -122,6 +129,7 @@ class TarScanner:
             size = 0
         name = _clean(name)
         wanted = self._capture.get(name)
+        self._sink = self._sinks.get(name)
         if wanted is not None:  # not every name: memory must not grow with the file count
             self.seen.add(name)
             self.sizes[name] = size

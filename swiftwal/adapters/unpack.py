@@ -8,16 +8,19 @@ from swiftwal.adapters.streams import HashingReader
 from swiftwal.domain import errors
 
 
-def unpack_backup(storage, record, directory: str, key, encrypted: bool):
+def unpack_backup(storage, record, directory: str, key, encrypted: bool, progress=None):
     """Extract ``record``'s data object into the existing empty ``directory``:
     (stored bytes read, bytes extracted).  Every stored byte is checked against
     the recorded size and SHA-256 before ``PG_VERSION`` and ``pg_control`` get
-    their names (``safe_extract``'s ``before_commit``)."""
+    their names (``safe_extract``'s ``before_commit``).  ``progress``: a
+    ``Progress`` shared with other downloads (else one of its own)."""
     from swiftwal.adapters.compression import decompressing_reader
     from swiftwal.adapters.progress import CountingReader, Progress
     from swiftwal.adapters.untar import safe_extract
 
-    progress = Progress(f"restore {record.key}", record.stored_size or None)
+    shared = progress is not None
+    if not shared:
+        progress = Progress(f"restore {record.key}", record.stored_size or None)
     with storage.get(record.data_object) as reader:
         encrypted = crypto.encrypted(record.data_object, key, reader.info.metadata) or encrypted
         hashing = HashingReader(CountingReader(reader, progress))
@@ -37,7 +40,8 @@ def unpack_backup(storage, record, directory: str, key, encrypted: bool):
             stats = safe_extract(decompressing_reader(record.compression, source), directory,
                                  before_commit=verify)
         finally:
-            progress.close()
+            if not shared:
+                progress.close()
     return hashing.size, getattr(stats, "bytes", None)
 
 

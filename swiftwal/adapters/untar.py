@@ -24,7 +24,8 @@ import attrs
 from swiftwal.adapters.compression import CHUNK, decompressing_reader
 from swiftwal.domain.errors import IntegrityError, SwiftwalError, UnsafeArchive
 
-__all__ = ["ExtractStats", "HELD_BACK", "decompressing_reader", "safe_extract"]
+__all__ = ["ExtractStats", "HELD_BACK", "decompressing_reader", "flush_to_disk",
+           "fsync_directory", "safe_extract"]
 
 # renamed into place in this order, PG_VERSION last: pg_ctl looks for it first
 HELD_BACK = ("global/pg_control", "PG_VERSION")
@@ -251,14 +252,7 @@ class _Extractor:
         return path == self.root or path.startswith(self.root.rstrip("/") + "/")
 
     def sync(self) -> None:
-        if _syncfs(self.root):
-            return
-        for directory, _, files in os.walk(self.root):
-            for file_name in files:
-                path = os.path.join(directory, file_name)
-                if stat.S_ISREG(os.lstat(path).st_mode):
-                    _fsync(path, os.O_RDONLY | os.O_NOFOLLOW)
-            _fsync(directory, os.O_RDONLY | os.O_DIRECTORY)
+        flush_to_disk(self.root)
 
     def commit(self) -> None:
         for name in HELD_BACK:
@@ -270,6 +264,23 @@ class _Extractor:
         return ExtractStats(files=self.files, directories=self.directories,
                             symlinks=len(self._symlinks), hardlinks=self.hardlinks,
                             bytes=self.bytes)
+
+
+def flush_to_disk(root: str) -> None:
+    """Every file and directory under ``root`` on disk: one ``syncfs`` of its file
+    system where Linux has it, else an ``fsync`` of each."""
+    if _syncfs(root):
+        return
+    for directory, _, files in os.walk(root):
+        for file_name in files:
+            path = os.path.join(directory, file_name)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                _fsync(path, os.O_RDONLY | os.O_NOFOLLOW)
+        _fsync(directory, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def fsync_directory(path: str) -> None:
+    _fsync(path, os.O_RDONLY | os.O_DIRECTORY)
 
 
 def _syncfs(path: str) -> bool:

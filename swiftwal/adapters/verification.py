@@ -3,6 +3,11 @@ each backup's data object (its size; with ``full``, every byte against its
 SHA-256) and the WAL recovery from it would read (with ``full``, each WAL
 object read back as restore-wal reads it).
 
+An incremental backup verifies only with its whole chain: every backup it is
+built on must be in the catalogue and pass the same checks, each named in the
+problem it has.  Each backup's objects are read once per call, however many
+chains hold it.
+
 ``prune`` asks the same of the backups it keeps and deletes before it deletes
 the last one that would restore (metadata checks only).
 """
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 from swiftwal.domain import errors
 from swiftwal.domain.backup import BackupRecord
+from swiftwal.domain.chains import chain_of
 from swiftwal.domain.verification import BackupReport, wal_check
 from swiftwal.domain.walnames import Segment
 
@@ -17,18 +23,29 @@ CHUNK = 1 << 20
 
 
 def verify_records(storage, records, wal, histories, full: bool,
-                   key: bytes | None = None) -> list[BackupReport]:
+                   key: bytes | None = None, catalogue=None) -> list[BackupReport]:
     """One report per record, the archive already listed (``wal``: what
     ``swiftwal.commands.catalog.load_wal`` returns); ``key`` decrypts encrypted
-    objects."""
+    objects; ``catalogue``: every backup of the store, where incremental ones
+    find their chain (default: ``records``)."""
     segments = {w.wal_file: w for w in wal if isinstance(w.wal_file, Segment)}
-    return [verify_one(storage, record, histories, segments, full, key) for record in records]
+    records = list(records)
+    catalogue = records if catalogue is None else list(catalogue)
+    checked: dict = {}
+    return [verify_one(storage, record, histories, segments, full, key, catalogue, checked)
+            for record in records]
 
 
 def verify_one(storage, record: BackupRecord, histories, segments, full: bool,
-               key: bytes | None = None) -> BackupReport:
-    problems = list(_check_data(storage, record, full, key))
-    problems.extend(_check_tablespaces(storage, record, full, key))
+               key: bytes | None = None, catalogue=(), checked=None) -> BackupReport:
+    checked = {} if checked is None else checked
+    problems = []
+    if record.incremental:
+        chain = chain_of(record, catalogue)
+        problems.extend(f"backup {k} of its chain is missing" for k in chain.missing)
+        problems.extend(chain.problems)
+        problems.extend(_members_problems(storage, chain.members[:-1], full, key, checked))
+    problems.extend(_objects_problems(storage, record, full, key, checked))
     check = wal_check(record, histories, segments)
     problems.extend(check.problems)
     if full:
@@ -37,14 +54,48 @@ def verify_one(storage, record: BackupRecord, histories, segments, full: bool,
     return BackupReport.of(record, check, problems, full)
 
 
+def chain_objects_problems(storage, members, key: bytes | None = None) -> list[str]:
+    """What is wrong with the objects of the backups ``members`` (a chain), each
+    problem naming its backup: metadata checks, as ``verify`` without --full."""
+    return _members_problems(storage, members, False, key, {})
+
+
+def _members_problems(storage, members, full: bool, key: bytes | None, checked) -> list[str]:
+    return [f"{member.key} ({member.backup_type}) of its chain: {problem}"
+            for member in members
+            for problem in _objects_problems(storage, member, full, key, checked)]
+
+
+def _objects_problems(storage, record: BackupRecord, full: bool, key: bytes | None,
+                      checked) -> list[str]:
+    if record.key not in checked:
+        checked[record.key] = _check_data(storage, record, full, key) + _check_tablespaces(
+            storage, record, full, key) + _check_manifest(
+            storage, record, full, key)
+    return checked[record.key]
+
+
+def _check_manifest(storage, record: BackupRecord, full: bool,
+                    key: bytes | None = None) -> list[str]:
+    if record.manifest_object is None:
+        return []
+    return _check_object(storage, record, record.manifest_object, record.manifest_size,
+                         record.manifest_sha256, "manifest object", full, key)
+
+
 def _check_data(storage, record: BackupRecord, full: bool, key: bytes | None = None) -> list[str]:
-    name = record.data_object
+    return _check_object(storage, record, record.data_object, record.stored_size, record.sha256,
+                         "backup object", full, key)
+
+
+def _check_object(storage, record: BackupRecord, name: str, stored_size, sha256, what: str,
+                  full: bool, key: bytes | None) -> list[str]:
     try:
         info = storage.stat(name)
     except errors.ObjectNotFound:
-        return [f"backup object {name} is missing"]
-    if record.stored_size is not None and info.size != record.stored_size:
-        return [f"backup object {name} holds {info.size} bytes, {record.stored_size} were stored"]
+        return [f"{what} {name} is missing"]
+    if stored_size is not None and info.size != stored_size:
+        return [f"{what} {name} holds {info.size} bytes, {stored_size} were stored"]
     if not full:
         return []
     from swiftwal.adapters import crypto
@@ -61,13 +112,13 @@ def _check_data(storage, record: BackupRecord, full: bool, key: bytes | None = N
             while hashing.read(CHUNK):  # past an early end of the encrypted stream
                 pass
     except errors.ObjectNotFound:
-        return [f"backup object {name} disappeared while being read"]
+        return [f"{what} {name} disappeared while being read"]
     except errors.IntegrityError as exc:  # the decryption's verdict names the object
-        return [f"backup object {exc.message}"]
-    if record.stored_size is not None and hashing.size != record.stored_size:
-        return [f"backup object {name}: read {hashing.size} bytes, {record.stored_size} were stored"]
-    if record.sha256 is not None and hashing.sha256 != record.sha256:
-        return [f"backup object {name} does not match its recorded SHA-256 (corrupted)"]
+        return [f"{what} {exc.message}"]
+    if stored_size is not None and hashing.size != stored_size:
+        return [f"{what} {name}: read {hashing.size} bytes, {stored_size} were stored"]
+    if sha256 is not None and hashing.sha256 != sha256:
+        return [f"{what} {name} does not match its recorded SHA-256 (corrupted)"]
     return []
 
 

@@ -1,6 +1,13 @@
 """backup: pg_basebackup (tar to stdout) -> compress -> (encrypt) -> stream into
 the store, then the metadata object, written create-only and last: a backup
-exists only once it is complete.  A cluster with tablespaces streams over the
+exists only once it is complete; its ``backup_manifest`` (the tar's last
+member, taken as it goes by) is stored beside it, before the metadata.
+
+``--incremental`` (PostgreSQL 17+): the parent is chosen and checked, and its
+stored manifest fetched into a private file, before anything is uploaded;
+``pg_basebackup --incremental`` then streams exactly as a full backup does.
+Each refusal says why in one line; ``--incremental=auto`` takes a full backup
+instead, saying so.  A cluster with tablespaces streams over the
 replication protocol instead, one object per tablespace
 (``swiftwal.adapters.tablespace_backup``)."""
 from __future__ import annotations
@@ -44,10 +51,30 @@ def add_arguments(commands, name: str) -> None:
                              "M suffix (pg_basebackup --max-rate)")
     parser.add_argument("--parallel", type=int, metavar="N",
                         help="segments of a large object sent at once (PARALLEL)")
+    parser.add_argument("--incremental", nargs="?", const="on", choices=("on", "auto"),
+                        metavar="auto",
+                        help="only the blocks changed since the newest backup of this cluster "
+                             "and timeline (PostgreSQL 17+, summarize_wal = on); =auto: a full "
+                             "backup when an incremental one cannot be taken")
+    parser.add_argument("--from", dest="from_key", metavar="KEY",
+                        help="with --incremental: base it on this backup")
     parser.set_defaults(handler=run)
 
 
 def run(ctx, args) -> int:
+    if args.from_key is not None and args.incremental is None:
+        raise errors.UsageError("--from has no effect without --incremental",
+                                hint="add --incremental, or leave out --from")
+    if args.incremental is None:
+        return _run(ctx, args, None)
+    import tempfile
+
+    # the parent's manifest, for pg_basebackup to read: private, gone at the end
+    with tempfile.TemporaryDirectory(prefix="swiftwal-incremental-") as workdir:
+        return _run(ctx, args, workdir)
+
+
+def _run(ctx, args, workdir) -> int:
     from swiftwal.adapters.basebackup import (BasebackupOptions, TablespacesFound, has_tablespaces,
                                               run_basebackup)
 
@@ -68,6 +95,17 @@ def run(ctx, args) -> int:
         checkpoint=args.checkpoint,
         wal_method="fetch" if args.xlog else "none", pg_bin_dir=postgres.bin_dir(ctx.settings),
         max_rate=max_rate)
+
+    parent = None
+    if workdir is not None:
+        parent = _plan_incremental(ctx, storage, options, args, secret, workdir)
+        if parent is not None:
+            options = attrs.evolve(options, incremental=_manifest_file(workdir))
+            if ctx.verbose:
+                ctx.print(f"Backup {key} is incremental, based on {parent.key}")
+    from swiftwal.adapters.manifests import ManifestSpool
+
+    manifest = ManifestSpool()
 
     # A backup of the wrong cluster is refused before anything is uploaded
     # when psql can tell; the check after the upload applies anyway.
@@ -104,7 +142,8 @@ def run(ctx, args) -> int:
         else:
             try:
                 stored, result = run_basebackup(options, codec, upload_as(data_name),
-                                                on_read=progress.add)
+                                                on_read=progress.add,
+                                                on_manifest=manifest.write)
             except TablespacesFound:  # created since it was asked, or psql could not tell
                 stored, result, tablespaces = _with_tablespaces(options, codec, key, upload_as,
                                                                 progress)
@@ -112,6 +151,9 @@ def run(ctx, args) -> int:
         progress.close()
     if result.system_identifier:
         ensure_cluster_identity(storage, result.system_identifier, result.pg_version)
+    if tablespaces:  # BASE_BACKUP took them all: a full backup, whatever was asked
+        parent = None
+    stored_manifest = _store_manifest(storage, key, codec, secret, manifest)
     label = parse_backup_label(result.backup_label_text)
     segment_size = infer_segment_size(label)
     record = BackupRecord(
@@ -125,7 +167,8 @@ def run(ctx, args) -> int:
         wal_included=args.xlog, finished_at=datetime.datetime.now(datetime.timezone.utc),
         encryption=crypto.ALGORITHM if secret is not None else None,
         encryption_key_id=crypto.key_id(secret) if secret is not None else None,
-        tablespaces=tablespaces, backup_from=_backup_from(label.backup_from))
+        tablespaces=tablespaces, backup_from=_backup_from(label.backup_from),
+        **_chain_fields(parent, stored_manifest))
     payload = json.dumps(record.to_json_dict(), indent=2, sort_keys=True).encode()
     storage.put(layout.backup_metadata_name(key), io.BytesIO(payload), create_only=True,
                 size=len(payload), metadata={"backup": str(key)})
@@ -135,8 +178,121 @@ def run(ctx, args) -> int:
                  stored_bytes=record.total_stored_size, start_lsn=str(label.start_lsn),
                  stop_lsn=str(result.stop_lsn), timeline=label.timeline,
                  tablespaces=len(tablespaces), backup_from=record.backup_from,
+                 type=record.backup_type,
+                 parent=None if record.parent is None else str(record.parent),
                  duration_s=round(time.monotonic() - started, 3))
     return 0
+
+
+# -- incremental backups --------------------------------------------------------------------
+
+#: The refusals ``--incremental=auto`` answers with a full backup: what the server, its
+#: settings or the store's backups rule out.  A server or store that cannot be reached
+#: would fail a full backup too.
+_FALL_BACK = (errors.ConfigError, errors.BackupNotFound, errors.InvariantViolated,
+              errors.BrokenChain)
+
+
+def _manifest_file(workdir: str) -> str:
+    import os
+
+    return os.path.join(workdir, "parent.backup_manifest")
+
+
+def _plan_incremental(ctx, storage, options, args, secret, workdir):
+    """The backup a new incremental one is based on, checked, its manifest fetched
+    into ``workdir``; None when ``--incremental=auto`` falls back to a full backup.
+    Raises, before anything is uploaded, the refusal that says why not."""
+    try:
+        return _incremental_parent(storage, options, args, secret, _manifest_file(workdir))
+    except _FALL_BACK as exc:
+        if args.incremental != "auto":
+            raise
+        ctx.log.warning(events.BACKUP_INCREMENTAL_REFUSED, msg=f"taking a full backup: {exc.message}")
+        return None
+
+
+def _incremental_parent(storage, options, args, secret, manifest_path: str):
+    from swiftwal.adapters import manifests, verification
+    from swiftwal.adapters.basebackup import has_tablespaces
+    from swiftwal.commands import catalog
+    from swiftwal.domain.chains import INCREMENTAL_SINCE, chain_of, choose_parent
+
+    hint = "take a full backup (leave out --incremental), or use --incremental=auto"
+    server = options.server
+    facts = postgres.replication_facts(server)
+    if facts.major < INCREMENTAL_SINCE:
+        raise errors.ConfigError(f"incremental backups need PostgreSQL {INCREMENTAL_SINCE} or "
+                                 f"later; the server runs PostgreSQL {facts.major}", hint=hint)
+    client = postgres.basebackup_major(server)
+    if client < INCREMENTAL_SINCE:
+        where = f"in {server.bin_dir}" if server.bin_dir else "on PATH"
+        raise errors.ConfigError(f"incremental backups need pg_basebackup {INCREMENTAL_SINCE} "
+                                 f"or later; the one {where} is of PostgreSQL {client}",
+                                 hint="set PG_BIN_DIR to the server's bin directory")
+    if not facts.summarize_wal:
+        raise errors.ConfigError("incremental backups need summarize_wal = on; the server has "
+                                 "summarize_wal = off",
+                                 hint="ALTER SYSTEM SET summarize_wal = on; SELECT "
+                                      "pg_reload_conf(); then take a full backup to base "
+                                      "incremental ones on")
+    if has_tablespaces(options):
+        raise errors.ConfigError("incremental backups of a cluster with tablespaces are not "
+                                 "supported", hint=hint)
+    from_key = BackupKey.parse(args.from_key) if args.from_key is not None else None
+    backups = catalog.load_backups(storage)
+    parent = choose_parent(backups, facts.timeline, facts.system_identifier, from_key)
+    problems = verification.chain_objects_problems(storage, chain_of(parent, backups).members,
+                                                   secret)
+    if problems:
+        raise errors.BrokenChain(f"cannot base an incremental backup on {parent.key}: "
+                                 f"{problems[0]}", hint=hint)
+    _check_summaries(server, parent)
+    manifests.fetch_manifest(storage, parent, secret, manifest_path)
+    return parent
+
+
+def _check_summaries(server, parent) -> None:
+    """The server's WAL summaries must reach back to the parent's start, or
+    pg_basebackup refuses (they are kept for ``wal_summary_keep_time``).  Asked
+    with psql when it can; else pg_basebackup says so itself."""
+    # The oldest summaries go first; the newest may still be being written.
+    rows = postgres.ask(server, "SELECT coalesce(min(start_lsn) > "
+                                f"'{parent.start_lsn}'::pg_lsn, false) FROM "
+                                f"pg_available_wal_summaries() WHERE tli = {int(parent.timeline)}",
+                        dbname="postgres")
+    if rows and rows[0] and rows[0][0] == "t":
+        raise errors.ConfigError(f"the server's WAL summaries no longer reach back to the start "
+                                 f"of backup {parent.key} ({parent.start_lsn}): summarize_wal "
+                                 "was off then, or it is older than wal_summary_keep_time",
+                                 hint="take a full backup (or use --incremental=auto)")
+
+
+def _store_manifest(storage, key: BackupKey, codec: str, secret, spool):
+    """The backup_manifest taken from the stream, stored after the data object;
+    None when there was none (PostgreSQL 12, the replication-protocol path)."""
+    from swiftwal.adapters.manifests import store_manifest
+
+    try:
+        if spool.size == 0:
+            return None
+        return store_manifest(storage, layout.backup_manifest_name(key, codec), spool, codec,
+                              secret, str(key))
+    finally:
+        spool.close()
+
+
+def _chain_fields(parent, stored_manifest) -> dict:
+    from swiftwal.domain.backup import FULL, INCREMENTAL
+
+    fields = {"backup_type": FULL}
+    if parent is not None:
+        fields.update(backup_type=INCREMENTAL, parent=parent.key,
+                      chain=(*parent.chain, parent.key))
+    if stored_manifest is not None:
+        fields.update(manifest_object=stored_manifest.name, manifest_size=stored_manifest.size,
+                      manifest_sha256=stored_manifest.sha256)
+    return fields
 
 
 def _backup_from(text):

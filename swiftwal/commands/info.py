@@ -70,7 +70,7 @@ def _newest_verified(storage, backups, wal, histories, key, now) -> Optional[dic
     from swiftwal.adapters.verification import verify_records
 
     for record in reversed(backups):
-        (report,) = verify_records(storage, [record], wal, histories, False, key)
+        (report,) = verify_records(storage, [record], wal, histories, False, key, backups)
         if report.ok:
             end = record.finished_at or record.key.time
             return {"key": str(record.key), "finished_at": end.isoformat(),

@@ -24,8 +24,9 @@ def list_backups(ctx, args) -> int:
         for record in backups:
             ctx.print(str(record.key))
         return 0
-    rows = [(human_size(b.total_stored_size), str(b.key), b.data_object) for b in backups]
-    _table(ctx, ("Size", "Timestamp", "Object Name"), rows)
+    rows = [(human_size(b.total_stored_size), str(b.key), b.backup_type,
+             str(b.parent) if b.parent is not None else "", b.data_object) for b in backups]
+    _table(ctx, ("Size", "Timestamp", "Type", "Parent", "Object Name"), rows)
     ctx.print()
     ctx.print(f"Total Size: {human_size(sum(b.total_stored_size or 0 for b in backups))}")
     return 0

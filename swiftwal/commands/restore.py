@@ -13,6 +13,7 @@ from swiftwal import events
 from swiftwal.adapters import crypto
 from swiftwal.commands import catalog
 from swiftwal.domain import errors
+from swiftwal.domain.chains import require_complete
 from swiftwal.domain.recovery import (TARGET_ACTIONS, RecoveryTarget, check_reachable, choose_backup,
                                       rewrite_auto_conf)
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
@@ -69,19 +70,33 @@ def run(ctx, args) -> int:
                                   args.standby)
     storage = ctx.storage
     key = crypto.configured_key(ctx.settings)
-    record = _select(ctx, storage, args.key, target, key)
-    # no key, or another key: refused before the target directory is touched
+    record, backups = _select(ctx, storage, args.key, target, key)
+    # a broken chain, no key or another key, no pg_combinebackup: refused before the
+    # target directory is touched
+    chain = require_complete(record, backups) if record.incremental else None
     encrypted = crypto.encrypted(record.data_object, key, crypto.record_metadata(record))
+    for member in chain.members if chain is not None else ():
+        crypto.encrypted(member.data_object, key, crypto.record_metadata(member))
     command = None if args.no_recovery_settings else restore_command(ctx)
+    combiner = _combiner(ctx, record) if chain is not None else None
     # every target (tablespaces too) is judged before any is made or anything downloaded
     spaces = prepare_targets(record, args.directory, mapping, args.tablespace_map_all)
-    stored_bytes, raw_bytes = _unpack(storage, record, args.directory, key, encrypted, spaces)
+    if chain is None:
+        stored_bytes, raw_bytes = _unpack(storage, record, args.directory, key, encrypted, spaces)
+    else:
+        stored_bytes, raw_bytes = _restore_chain(ctx, storage, chain, args.directory, key,
+                                                 combiner)
     if command is not None:
         write_recovery_settings(args.directory, target, command)
     ctx.log.info(events.RESTORE_COMPLETED, backup=str(record.key), directory=args.directory,
                  stored_bytes=stored_bytes, bytes=raw_bytes, target=target.describe(),
+                 chain=[str(k) for k in record.chain],
                  duration_s=round(time.monotonic() - started, 3))
-    ctx.print(f"Restored backup {record.key} into {args.directory}")
+    if chain is not None:
+        ctx.print(f"Restored incremental backup {record.key} into {args.directory}, combined "
+                  f"with its chain ({', '.join(str(m.key) for m in chain.members[:-1])})")
+    else:
+        ctx.print(f"Restored backup {record.key} into {args.directory}")
     if command is not None:
         ctx.print(f"Recovery to {target.describe()} is set up ({target.signal_file}, "
                   "postgresql.auto.conf): start the server")
@@ -96,9 +111,41 @@ def _select(ctx, storage, key: str, target: RecoveryTarget, secret):
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     histories = catalog.load_histories(storage, catalog.load_wal(storage, segment_size), secret)
     if record is None:
-        return choose_backup(backups, target, histories)
+        return choose_backup(backups, target, histories), backups
     check_reachable(record, target, histories)
-    return record
+    return record, backups
+
+
+def _combiner(ctx, record):
+    """pg_combinebackup of the backup's version, checked before anything is
+    downloaded: (where the programs are, its major version)."""
+    from swiftwal.adapters import postgres
+    from swiftwal.adapters.chain_restore import check_combine_tool
+
+    server = postgres.Server.configured(ctx.settings)
+    return server, check_combine_tool(server, record)
+
+
+def _restore_chain(ctx, storage, chain, directory: str, key, combiner):
+    """Every member of the chain, fetched and checked, combined into ``directory``."""
+    from swiftwal.adapters.chain_restore import check_free_space, restore_chain
+    from swiftwal.adapters.progress import Progress
+    from swiftwal.adapters.unpack import unpack_backup
+
+    check_free_space(directory, chain)
+    progress = Progress(f"restore {chain.backup.key} (a chain of {len(chain.members)})",
+                        chain.stored_size or None)
+
+    def unpack(member, path):
+        encrypted = crypto.encrypted(member.data_object, key, crypto.record_metadata(member))
+        return unpack_backup(storage, member, path, key, encrypted, progress)
+
+    server, tool_major = combiner
+    try:
+        return restore_chain(chain, directory, server, tool_major, unpack,
+                             ctx.settings.integer("PARALLEL", 4))
+    finally:
+        progress.close()
 
 
 def tablespace_mapping(texts) -> dict:

@@ -7,6 +7,11 @@ timeline that passes through the backup, is in the archive with no gap up
 to the last archived segment.  The WAL plan and the report are the domain's
 (``swiftwal.domain.verification``); ``swiftwal.adapters.verification`` reads the store.
 
+An incremental backup verifies with its whole chain (each backup it is built on
+must be there and pass the same checks); with ``--full`` the chain is also
+restored into a temporary directory (under ``TMPDIR``) and ``pg_verifybackup``
+checks the result against the manifest ``pg_combinebackup`` wrote.
+
 Encrypted objects: ``--full`` decrypts them too, so a tampered object is
 reported even when its recorded checksums were rewritten with it; a missing
 or wrong key is a configuration error (exit 3), not a verdict on the backup.
@@ -35,12 +40,14 @@ def add_arguments(commands, name: str) -> None:
 
 
 def verify_backups(storage, records, full: bool, segment_size: int,
-                   key: bytes | None = None) -> list[BackupReport]:
+                   key: bytes | None = None, catalogue=None) -> list[BackupReport]:
     """One report per record; the store is listed once for all of them.
-    ``key`` decrypts encrypted objects (timeline histories; with ``full``, all)."""
+    ``key`` decrypts encrypted objects (timeline histories; with ``full``, all);
+    ``catalogue``: every backup, where incremental ones find their chain."""
     wal = catalog.load_wal(storage, segment_size)
     histories = catalog.load_histories(storage, wal, key)
-    return verification.verify_records(storage, records, wal, histories, full, key)
+    return verification.verify_records(storage, records, wal, histories, full, key,
+                                       catalogue)
 
 
 def run(ctx, args) -> int:
@@ -48,12 +55,13 @@ def run(ctx, args) -> int:
         raise errors.UsageError(f"the backup key {args.key} has no effect with --all",
                                 hint="give a backup key or --all")
     storage = ctx.storage
-    if args.all:
-        records = catalog.load_backups(storage)
-        if not records:
+    backups = catalog.load_backups(storage)
+    if args.all or (args.key or "latest") == "latest":
+        if not backups:
             raise errors.BackupNotFound(f"there is no backup in {storage.describe()}")
+        records = backups if args.all else backups[-1:]
     else:
-        records = [catalog.find_backup(storage, args.key or "latest")]
+        records = [catalog.find_backup_in(backups, args.key, storage)]
     segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     from swiftwal.adapters.crypto import configured_key, encrypted, record_metadata
 
@@ -61,7 +69,11 @@ def run(ctx, args) -> int:
     if args.full:  # no key, or another key: say so, rather than call every backup corrupt
         for record in records:
             encrypted(record.data_object, key, record_metadata(record))
-    reports = verify_backups(storage, records, args.full, segment_size, key)
+    reports = verify_backups(storage, records, args.full, segment_size, key, backups)
+    if args.full:
+        reports = [_verify_restored(ctx, storage, record, backups, report, key)
+                   if record.incremental and report.ok else report
+                   for record, report in zip(records, reports)]
     failed = [r for r in reports if not r.ok]
     ctx.log.info(events.VERIFY_COMPLETED, backups=len(reports), failed=len(failed), full=args.full)
     if args.json:
@@ -78,3 +90,35 @@ def run(ctx, args) -> int:
             hint="see the report above")
     return 0
 
+
+def _verify_restored(ctx, storage, record, backups, report: BackupReport, key) -> BackupReport:
+    """The chain of ``record`` restored into a temporary directory and checked there
+    by ``pg_verifybackup``: a problem added to ``report`` if anything fails.  Without
+    a suitable pg_combinebackup, or the room to restore, there is no verdict."""
+    import tempfile
+
+    from swiftwal.adapters import crypto, postgres
+    from swiftwal.adapters.chain_restore import (check_combine_tool, check_free_space,
+                                                 restore_chain)
+    from swiftwal.adapters.unpack import unpack_backup
+    from swiftwal.domain.chains import chain_of
+
+    chain = chain_of(record, backups)
+    server = postgres.Server.configured(ctx.settings)
+    tool_major = check_combine_tool(server, record)
+
+    def unpack(member, path):
+        encrypted = crypto.encrypted(member.data_object, key, crypto.record_metadata(member))
+        return unpack_backup(storage, member, path, key, encrypted)
+
+    with tempfile.TemporaryDirectory(prefix="swiftwal-verify-") as directory:
+        check_free_space(directory, chain)
+        try:
+            restore_chain(chain, directory, server, tool_major, unpack,
+                          ctx.settings.integer("PARALLEL", 4))
+        except (errors.IntegrityError, errors.UnsafeArchive, errors.ToolFailed) as exc:
+            return report.with_problems(f"restoring its chain failed: {exc.message}")
+        failure = postgres.verify_backup(server, directory, parse_wal=record.wal_included)
+    if failure is not None:
+        return report.with_problems(f"pg_verifybackup of its restored chain: {failure}")
+    return report

@@ -51,6 +51,12 @@ class Chain:
     def raw_size(self) -> int:
         return sum(m.raw_size or 0 for m in self.members)
 
+    def restore_space(self) -> int:
+        """The most disk space restoring the chain takes: every member extracted (the
+        size of its tar) and the combined data directory, which holds no byte that
+        is not in some member."""
+        return 2 * self.raw_size
+
     def wal_start(self) -> Segment:
         """The first segment recovery from the chain reads: its newest member's start
         (the older members' WAL is already in the newer members' blocks)."""

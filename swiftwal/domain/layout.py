@@ -5,6 +5,8 @@ Current layout (readable with the ``swift`` client)::
 
     wal/<NAME>.zst | wal/<NAME>.gz        one WAL file (segment, .history, .backup, .partial)
     backups/<KEY>/base.tar.zst | .tar.gz  the pg_basebackup tar stream, compressed
+    backups/<KEY>/backup_manifest.zst     its backup_manifest (PostgreSQL 13+), compressed
+                  | backup_manifest.gz    alike: what an incremental backup is based on
     backups/<KEY>/<OID>.tar.zst | .tar.gz each tablespace's tar, compressed
     backups/<KEY>/backup.json             the backup's metadata; written last: a backup
                                           exists only once this object does
@@ -31,6 +33,7 @@ IDENTITY_OBJECT = "swiftwal.json"
 WAL_PREFIX = "wal/"
 BACKUP_PREFIX = "backups/"
 BACKUP_METADATA = "backup.json"
+BACKUP_MANIFEST = "backup_manifest"
 LEGACY_WAL_PREFIX = "wal_"
 LEGACY_BACKUP_PREFIX = "pg_basebackup_"
 LEGACY_LABEL_PREFIX = "backup_label_"
@@ -75,6 +78,10 @@ def parse_wal_object(object_name: str) -> WalObject | None:
 
 def backup_data_name(key: BackupKey, compression: str) -> str:
     return f"{BACKUP_PREFIX}{key}/base.tar{CODEC_SUFFIXES[compression]}"
+
+
+def backup_manifest_name(key: BackupKey, compression: str) -> str:
+    return f"{BACKUP_PREFIX}{key}/{BACKUP_MANIFEST}{CODEC_SUFFIXES[compression]}"
 
 
 def backup_tablespace_name(key: BackupKey, oid: int, compression: str) -> str:

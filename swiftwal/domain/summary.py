@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from typing import Dict, List, Mapping, Optional
 
+from swiftwal.domain.chains import chain_groups, restorable
 from swiftwal.domain.gaps import backup_gaps, find_gaps
 from swiftwal.domain.monitoring import duration
 from swiftwal.domain.prune import PrunePolicy, plan_prune
@@ -37,7 +38,8 @@ def summarise(backups, wal, now: datetime.datetime, segment_size: int,
     return {
         "format": INFO_FORMAT,
         "now": now.isoformat(),
-        "recovery_window": windows_json(backups, segments, histories or {}, segment_size),
+        "recovery_window": windows_json(restorable(backups), segments, histories or {},
+                                        segment_size),
         "backups": {
             "count": len(backups),
             "stored_bytes": sum(b.total_stored_size or 0 for b in backups),
@@ -57,6 +59,8 @@ def summarise(backups, wal, now: datetime.datetime, segment_size: int,
         "gaps": (backup_gaps(backups, [w.wal_file for w in segments], histories or {},
                              segment_size)
                  if backups else find_gaps([w.wal_file for w in segments], 0, segment_size)),
+        # a full backup with the incremental ones built on it, and what they take together
+        "chains": [group.to_json_dict(backups) for group in chain_groups(backups)],
     }
 
 
@@ -80,7 +84,7 @@ def prune_preview(backups, wal, policy: PrunePolicy, segment_size: int,
     return {"delete_backups": [str(b.key) for b in plan.backups_to_delete],
             "keep_backups": [str(b.key) for b in kept],
             "delete_wal_count": len(plan.delete_wal),
-            "recovery_window": windows_json(kept, left, histories, segment_size),
+            "recovery_window": windows_json(restorable(kept), left, histories, segment_size),
             "warnings": list(plan.warnings)}
 
 
@@ -109,6 +113,11 @@ def render(report: dict) -> List[str]:
         lines.append("Gaps:           none")
     for window in report["recovery_window"]:
         lines.append(f"Recoverable:    {_window_text(window)}")
+    for chain in report.get("chains", ()):
+        if chain["incremental"]:  # a full backup alone is shown by the lines above
+            lines.append(f"Chain:          {chain['full']} and {chain['incremental']} "
+                         f"incremental, {human_size(chain['stored_bytes'])}"
+                         + ("" if chain["complete"] else " (BROKEN: see verify)"))
     prune = report["prune"]
     if prune is not None:
         shown = ", ".join(prune["delete_backups"]) or "no backup"

@@ -65,16 +65,23 @@ class BackupReport:
     last_segment: Optional[str]
     segment_count: int
     full: bool
+    backup_type: str = "full"
+    #: The backups an incremental one is built on, oldest first (empty: a full backup).
+    chain: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, record: BackupRecord, check: WalCheck, problems: Collection[str],
            full: bool) -> BackupReport:
         """The report on ``record``: ``problems`` are all that was found, the
-        WAL check's among them."""
+        WAL check's and its chain's among them."""
         return cls(str(record.key), tuple(problems), check.timeline,
                    str(check.segments[0]) if check.segments else None,
                    str(check.segments[-1]) if check.segments else None,
-                   len(check.segments), full)
+                   len(check.segments), full, record.backup_type,
+                   tuple(str(k) for k in record.chain))
+
+    def with_problems(self, *problems: str) -> BackupReport:
+        return attrs.evolve(self, problems=self.problems + problems)
 
     @property
     def ok(self) -> bool:
@@ -84,10 +91,13 @@ class BackupReport:
         return {"key": self.key, "ok": self.ok, "problems": list(self.problems),
                 "timeline": self.timeline, "first_segment": self.first_segment,
                 "last_segment": self.last_segment, "segments": self.segment_count,
-                "checked": "full" if self.full else "metadata"}
+                "checked": "full" if self.full else "metadata", "type": self.backup_type,
+                "chain": list(self.chain)}
 
     def lines(self) -> list[str]:
         wal = (f"WAL {self.first_segment}..{self.last_segment} ({self.segment_count} segments, "
                f"timeline {self.timeline})" if self.segment_count else "no WAL")
-        head = f"{self.key}: {'ok' if self.ok else 'FAILED'} ({'full' if self.full else 'metadata'} check, {wal})"
+        chain = (f"incremental on {self.chain[-1]}, a chain of {len(self.chain) + 1}; "
+                 if self.chain else "")
+        head = f"{self.key}: {'ok' if self.ok else 'FAILED'} ({chain}{'full' if self.full else 'metadata'} check, {wal})"
         return [head] + [f"  - {problem}" for problem in self.problems]
