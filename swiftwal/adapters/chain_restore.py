@@ -31,7 +31,7 @@ from swiftwal.adapters import postgres
 from swiftwal.domain import errors
 from swiftwal.domain.backup import BackupRecord
 from swiftwal.domain.chains import Chain
-from swiftwal.domain.sizes import human_size
+from swiftwal.adapters.progress import human_bytes
 
 STAGING = ".swiftwal-staging"
 COMBINED = "combined"
@@ -69,12 +69,12 @@ def check_combine_tool(server: postgres.Server, record: BackupRecord) -> int:
     return found
 
 
-def check_free_space(directory: str, chain: Chain) -> None:
+def check_free_space(directory: str, chain: Chain, statvfs=os.statvfs) -> None:
     """``SwiftwalError`` when the file system of ``directory`` has less room than
     restoring ``chain`` may take (``Chain.restore_space``)."""
     needed = chain.restore_space()
     try:
-        found = os.statvfs(directory)
+        found = statvfs(directory)
     except OSError as exc:
         raise errors.UsageError(f"cannot read the free space of {directory}: "
                                 f"{exc.strerror}") from None
@@ -82,9 +82,9 @@ def check_free_space(directory: str, chain: Chain) -> None:
     if free < needed:
         raise errors.SwiftwalError(
             f"not enough free space to restore {chain.backup.key} into {directory}: "
-            f"{human_size(needed)} may be needed (its chain of {len(chain.members)} backups "
-            f"extracted, {human_size(chain.raw_size)}, and the combined directory), "
-            f"{human_size(free)} free",
+            f"{human_bytes(needed)} may be needed (its chain of {len(chain.members)} backups "
+            f"extracted, {human_bytes(chain.raw_size)}, and the combined directory), "
+            f"{human_bytes(free)} free",
             hint="free space, or restore into another file system")
 
 
@@ -151,11 +151,17 @@ def _extract_members(members: Sequence[BackupRecord], staging: str, unpack: Unpa
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(unpack, member, path) for member, path in zip(members, paths)]
         results, failure = [], None
-        for future in futures:
+        for member, future in zip(members, futures):
             try:
                 results.append(future.result()[0])
-            except BaseException as exc:  # noqa: B902 - raised below, after the others
+            except errors.IntegrityError as exc:
+                failure = failure or errors.BrokenChain(
+                    f"backup {members[-1].key} cannot be restored: {member.key} "
+                    f"({member.backup_type}) of its chain is corrupted: {exc.message}",
+                    hint="see 'swiftwal verify --full'")
+            except BaseException as exc:  # raised below, once the others have stopped
                 failure = failure or exc
+            if failure is not None:
                 for other in futures:
                     other.cancel()
     if failure is not None:
