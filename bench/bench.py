@@ -356,7 +356,8 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=64)
     parser.add_argument("--parts", default="compression,one,backlog,feed,backup,prune")
     parser.add_argument("--scale", type=int, default=100,
-                        help="pgbench scale of the backup part's database (100: about 1.5 GB)")
+                        help="pgbench scale of the backup and incremental parts' database "
+                             "(100: about 1.5 GB)")
     parser.add_argument("--prune-names", type=int, default=1_000_000)
     parser.add_argument("--prune-backups", type=int, default=1000)
     args = parser.parse_args()
@@ -375,6 +376,11 @@ def main() -> int:
             from bench_backup import part_backup
 
             part_backup(lambda c: Tools(work, swift, c), work, args.scale, rows)
+        if "incremental" in parts:
+            from bench_incremental import part_incremental
+
+            part_incremental(lambda: Tools(work, swift, None).swiftwal_config("local"), work,
+                             args.scale, rows)
         if "prune" in parts:
             from bench_prune import part_prune
 

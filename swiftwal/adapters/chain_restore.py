@@ -119,14 +119,20 @@ Unpack = Callable[[BackupRecord, str], Tuple[int, Optional[int]]]
 
 
 def restore_chain(chain: Chain, target: str, server: postgres.Server, tool_major: int,
-                  unpack: Unpack, parallel: int) -> Tuple[int, int]:
+                  unpack: Unpack, parallel: int,
+                  extracted: Optional[Callable[[BackupRecord, str], None]] = None
+                  ) -> Tuple[int, int]:
     """Rebuild ``chain``'s newest backup in the existing empty directory ``target``
     (``unpack(record, directory)`` extracts one member and returns its stored and
-    extracted bytes).  Returns (stored bytes read, bytes in the target)."""
+    extracted bytes; ``extracted(record, directory)``, if given, is then called for
+    each member before they are combined).  Returns (stored bytes read, bytes in the
+    target)."""
     staging = os.path.join(target, STAGING)
     os.mkdir(staging, 0o700)
     try:
         inputs = _extract_members(chain.members, staging, unpack, parallel)
+        for member, (path, _) in zip(chain.members, inputs) if extracted else ():
+            extracted(member, path)
         combined = os.path.join(staging, COMBINED)
         postgres.combine_backups(server, [path for path, _ in inputs], combined,
                                  combine_mode(tool_major, staging))

@@ -303,12 +303,14 @@ def combine_backups(server: Server, inputs: Sequence[str], output: str,
     _run_tool("pg_combinebackup", argv)
 
 
-def verify_backup(server: Server, directory: str, parse_wal: bool) -> Optional[str]:
-    """``pg_verifybackup`` of ``directory`` against its ``backup_manifest``: None when
-    it verifies, else what it reported (its last lines).  ``parse_wal``: also read
-    the WAL the backup needs from its ``pg_wal``."""
+def verify_backup(server: Server, directory: str, parse_wal: bool,
+                  manifest: Optional[str] = None) -> Optional[str]:
+    """``pg_verifybackup`` of ``directory`` against its ``backup_manifest`` (or the
+    file ``manifest``): None when it verifies, else what it reported (its last
+    lines).  ``parse_wal``: also read the WAL the backup needs from its ``pg_wal``."""
     argv = [program(server, "pg_verifybackup"), "--quiet",
-            *([] if parse_wal else ["--no-parse-wal"]), directory]
+            *([] if parse_wal else ["--no-parse-wal"]),
+            *([f"--manifest-path={manifest}"] if manifest else []), directory]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, errors="replace",
                               stdin=subprocess.DEVNULL, env=environment())

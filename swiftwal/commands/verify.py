@@ -9,8 +9,9 @@ to the last archived segment.  The WAL plan and the report are the domain's
 
 An incremental backup verifies with its whole chain (each backup it is built on
 must be there and pass the same checks); with ``--full`` the chain is also
-restored into a temporary directory (under ``TMPDIR``) and ``pg_verifybackup``
-checks the result against the manifest ``pg_combinebackup`` wrote.
+restored into a temporary directory (under ``TMPDIR``): ``pg_verifybackup``
+checks each backup extracted against its stored manifest, then the combined
+directory against the manifest ``pg_combinebackup`` wrote.
 
 Encrypted objects: ``--full`` decrypts them too, so a tampered object is
 reported even when its recorded checksums were rewritten with it; a missing
@@ -95,9 +96,11 @@ def _verify_restored(ctx, storage, record, backups, report: BackupReport, key) -
     """The chain of ``record`` restored into a temporary directory and checked there
     by ``pg_verifybackup``: a problem added to ``report`` if anything fails.  Without
     a suitable pg_combinebackup, or the room to restore, there is no verdict."""
+    import os
     import tempfile
 
     from swiftwal.adapters import crypto, postgres
+    from swiftwal.adapters.manifests import fetch_manifest
     from swiftwal.adapters.chain_restore import (check_combine_tool, check_free_space,
                                                  restore_chain)
     from swiftwal.adapters.unpack import unpack_backup
@@ -111,14 +114,27 @@ def _verify_restored(ctx, storage, record, backups, report: BackupReport, key) -
         encrypted = crypto.encrypted(member.data_object, key, crypto.record_metadata(member))
         return unpack_backup(storage, member, path, key, encrypted)
 
+    problems = []
+
+    def against_stored_manifest(member, path):
+        if member.manifest_object is None:
+            return
+        manifest = os.path.join(os.path.dirname(path), f"{member.key}.backup_manifest")
+        fetch_manifest(storage, member, key, manifest)
+        failure = postgres.verify_backup(server, path, parse_wal=False, manifest=manifest)
+        if failure is not None:
+            problems.append(f"pg_verifybackup of {member.key} ({member.backup_type}) of its "
+                            f"chain, extracted, against its stored manifest: {failure}")
+
     with tempfile.TemporaryDirectory(prefix="swiftwal-verify-") as directory:
         check_free_space(directory, chain)
         try:
             restore_chain(chain, directory, server, tool_major, unpack,
-                          ctx.settings.integer("PARALLEL", 4))
+                          ctx.settings.integer("PARALLEL", 4), against_stored_manifest)
         except (errors.IntegrityError, errors.UnsafeArchive, errors.ToolFailed) as exc:
-            return report.with_problems(f"restoring its chain failed: {exc.message}")
+            return report.with_problems(*problems,
+                                        f"restoring its chain failed: {exc.message}")
         failure = postgres.verify_backup(server, directory, parse_wal=record.wal_included)
     if failure is not None:
-        return report.with_problems(f"pg_verifybackup of its restored chain: {failure}")
-    return report
+        problems.append(f"pg_verifybackup of its restored chain: {failure}")
+    return report.with_problems(*problems)
