@@ -1,6 +1,9 @@
 """restore KEY|latest DIR [targets]: choose the backup -> check the directory ->
 download, verify, decompress, safe untar -> write the recovery settings, so that
-starting the server is the only step left."""
+starting the server is the only step left.  An incremental backup is checked
+(its chain whole, pg_combinebackup of its version, room for it) before anything
+is downloaded, then every backup of its chain is unpacked and combined
+(``swiftwal.adapters.chain_restore``)."""
 from __future__ import annotations
 
 import os

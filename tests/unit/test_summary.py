@@ -13,7 +13,7 @@ from swiftwal.domain.prune import PrunePolicy, plan_prune
 from swiftwal.domain.summary import prune_preview, render, summarise
 from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE, Segment, wal_order_key
 
-from .strategies import archives
+from .strategies import archives, chained_archives
 
 SIZE = DEFAULT_SEGMENT_SIZE
 
@@ -88,3 +88,19 @@ def test_the_report_counts_what_is_listed_and_renders_each_gap(archive, previewe
     assert sum(line.startswith("Recoverable:") for line in lines) == len(
         report["recovery_window"])
     assert any(line.startswith("Next prune:") for line in lines) == (report["prune"] is not None)
+
+
+@given(chained_archives())
+def test_each_chain_is_reported_with_its_stored_size_and_shown_when_it_has_increments(archive):
+    wal = listing(archive)
+    backups = sorted(archive.backups, key=lambda b: b.key)
+    report = summarise(backups, wal, archive.now, archive.segment_size,
+                       archive.known_histories)
+    report["store"], report["prune"] = "file:///archive", None
+    chains = report["chains"]
+    assert sorted(k for c in chains for k in c["backups"]) == sorted(str(b.key) for b in backups)
+    assert sum(c["stored_bytes"] for c in chains) == sum(b.stored_size or 0 for b in backups)
+    shown = [line for line in render(report) if line.startswith("Chain:")]
+    assert len(shown) == sum(1 for c in chains if c["incremental"])
+    broken = [c for c in chains if c["incremental"] and not c["complete"]]
+    assert sum(line.endswith("(BROKEN: see verify)") for line in shown) == len(broken)
