@@ -10,7 +10,7 @@ so a missing middle member is seen without its record.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import attrs
 
@@ -227,12 +227,3 @@ def chain_groups(backups: Sequence[BackupRecord]) -> Tuple[ChainGroup, ...]:
     return tuple(ChainGroup(root, by_key.get(root) if root in by_key
                             and not by_key[root].chain else None, tuple(members))
                  for root, members in sorted(grouped.items()))
-
-
-def descendants(backups: Iterable[BackupRecord]) -> Mapping[BackupKey, Tuple[BackupKey, ...]]:
-    """For each key, the backups whose chain holds it."""
-    found: Dict[BackupKey, List[BackupKey]] = {}
-    for backup in backups:
-        for key in backup.chain:
-            found.setdefault(key, []).append(backup.key)
-    return {key: tuple(sorted(keys)) for key, keys in found.items()}

@@ -318,3 +318,37 @@ def test_each_refusal_of_an_incremental_backup_says_why_before_anything_is_store
     assert "taking a full backup: no full backup of this cluster on timeline 2" in fell_back.stderr
     newest = list(records(store).values())[-1]
     assert (newest["type"], newest["timeline"]) == ("full", 2)
+
+
+def test_an_encrypted_gzip_chain_stores_its_manifests_sealed_and_restores(pg_bin, pg_factory,
+                                                                          tmp_path,
+                                                                          swiftwal_bin):
+    import os
+
+    from tests.support.pg_cluster import make_reachable
+    from tests.support.swiftwal_cli import _chown_postgres, make_store
+
+    key = tmp_path / "key"
+    key.write_text(os.urandom(32).hex() + "\n")
+    key.chmod(0o600)
+    _chown_postgres(str(key))
+    store = make_store("local", str(make_reachable(tmp_path / "store")), swiftwal_bin,
+                       extra={"ENCRYPTION_KEY_FILE": str(key), "COMPRESSION": "gzip"})
+    bin_dir = pg_bin[18]
+    primary = incremental_primary(pg_factory, store, bin_dir)
+    primary.sql("CREATE TABLE t (i int)")
+    insert(primary, 1, 10)
+    full = take_backup(store, primary)
+    insert(primary, 11, 20)
+    incremental = take_backup(store, primary, "--incremental")
+    insert(primary, 21, 30)
+    flush_archive(primary)
+    found = records(store)
+    for record in found.values():
+        manifest = Path(store.location) / record["manifest_object"]
+        assert record["manifest_object"].endswith("/backup_manifest.gz")
+        assert manifest.read_bytes()[:4] == b"SWE1"  # sealed, not a gzip stream in clear
+    assert found[incremental]["chain"] == [full]
+    store.run("verify", "--full", incremental, env={"SWIFTWAL_PG_BIN_DIR": str(bin_dir)})
+    restored = restore_to(store, pg_factory, "encrypted", bin_dir)
+    assert rows(restored) == list(range(1, 31))
