@@ -67,6 +67,8 @@ def run(ctx, args) -> int:
                                 hint="add --incremental, or leave out --from")
     if args.incremental is None:
         return _run(ctx, args, None)
+    if args.from_key is not None:
+        BackupKey.parse(args.from_key)  # a mistyped key is refused before the server is asked
     import tempfile
 
     # the parent's manifest, for pg_basebackup to read: private, gone at the end

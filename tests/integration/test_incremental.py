@@ -265,6 +265,9 @@ def test_each_refusal_of_an_incremental_backup_says_why_before_anything_is_store
     assert refused(primary, "--from", "20990101T000000Z") == (
         2, "swiftwal: error: --from has no effect without --incremental (hint: add "
            "--incremental, or leave out --from)")
+    assert refused(primary, "--incremental", "--from", "yesterday") == (
+        2, "swiftwal: error: invalid backup key 'yesterday': expected a UTC time like "
+           "20130828T1810Z or 20130828T181005Z")
     full = take_backup(store, primary)
     # a parent that is not there
     assert refused(primary, "--incremental", "--from", "20990101T000000Z") == (
