@@ -140,7 +140,7 @@ def _run(ctx, args, workdir) -> int:
     try:
         if has_tablespaces(options):
             stored, result, tablespaces = _with_tablespaces(options, codec, key, upload_as,
-                                                            progress)
+                                                            progress, manifest.write)
         else:
             try:
                 stored, result = run_basebackup(options, codec, upload_as(data_name),
@@ -148,7 +148,7 @@ def _run(ctx, args, workdir) -> int:
                                                 on_manifest=manifest.write)
             except TablespacesFound:  # created since it was asked, or psql could not tell
                 stored, result, tablespaces = _with_tablespaces(options, codec, key, upload_as,
-                                                                progress)
+                                                                progress, manifest.write)
     finally:
         progress.close()
     if result.system_identifier:
@@ -312,7 +312,8 @@ def _max_rate(text):
         raise errors.UsageError(f"--max-rate: {exc.message}") from None
 
 
-def _with_tablespaces(options, codec: str, key: BackupKey, upload_as, progress):
+def _with_tablespaces(options, codec: str, key: BackupKey, upload_as, progress,
+                      on_manifest=None):
     """Every tablespace's archive in an object of its own, the data directory's last."""
     from swiftwal.adapters.tablespace_backup import run_tablespace_backup
 
@@ -325,7 +326,8 @@ def _with_tablespaces(options, codec: str, key: BackupKey, upload_as, progress):
                 else layout.backup_tablespace_name(key, tablespace.oid, codec))
         return upload_as(name)(stream)
 
-    archives, result = run_tablespace_backup(options, codec, consume, on_read=progress.add)
+    archives, result = run_tablespace_backup(options, codec, consume, on_read=progress.add,
+                                             on_manifest=on_manifest)
     base = [a for a in archives if a.tablespace.oid is None][0]
     tablespaces = tuple(
         TablespaceBackup(oid=a.tablespace.oid, location=a.tablespace.location,

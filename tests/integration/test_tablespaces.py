@@ -69,6 +69,9 @@ def test_two_tablespaces_restore_to_new_directories_at_a_point_in_time(store, pg
     key = take_backup(store, primary)
     record = json.loads(store.run("list-backups", "--json").stdout)["backups"][0]
     assert record["format"] == 2 and record["backup_from"] == "primary"
+    # the manifest is stored beside the data, as for a backup through pg_basebackup
+    assert record["manifest_object"] == f"backups/{key}/backup_manifest.zst"
+    assert record["type"] == "full" and record["manifest_size"] > 0
     spaces = {t["oid"]: t for t in record["tablespaces"]}
     assert set(spaces) == set(oids.values())
     for name, oid in oids.items():
