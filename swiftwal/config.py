@@ -52,7 +52,8 @@ KEYS: dict[str, tuple[str, bool]] = {
     "INSECURE": ("yes to disable TLS certificate checks", False),
     "TIMEOUT": ("seconds for each network call (default 60)", False),
     "WAL_SEGMENT_SIZE": ("WAL segment size in bytes (default 16 MiB; read from files when known)", False),
-    "PG_BIN_DIR": ("directory of pg_basebackup and psql", False),
+    "PG_BIN_DIR": ("directory of pg_basebackup, psql, pg_combinebackup and pg_verifybackup",
+                   False),
     "CACHE_DIR": ("directory for look-ahead records, prefetched WAL and auth tokens "
                   "(default ~/.cache/swiftwal)", False),
     "ARCHIVE_LOOKAHEAD": ("other .ready WAL segments archive-wal uploads ahead (default 8, 0: off)",
