@@ -179,12 +179,15 @@ def choose_parent(backups: Sequence[BackupRecord], timeline: int, system_identif
                 "or from PostgreSQL 12): it cannot be the parent of an incremental backup",
                 hint="take a full backup to base incremental ones on")
     else:
-        candidates = [b for b in backups if b.system_identifier == system_identifier
-                      and b.timeline == timeline and b.manifest_object is not None]
+        ours = [b for b in backups if b.system_identifier == system_identifier
+                and b.timeline == timeline]
+        candidates = [b for b in ours if b.manifest_object is not None]
         if not candidates:
+            without = (f": its backups there have no stored manifest (taken by an earlier "
+                       f"swiftwal or from PostgreSQL 12)" if ours else "")
             raise errors.BackupNotFound(
                 f"no full backup of this cluster on timeline {timeline} to base an "
-                "incremental backup on",
+                f"incremental backup on{without}",
                 hint="take a full backup first (or use --incremental=auto)")
         parent = max(candidates, key=lambda b: b.key)
     chain = chain_of(parent, backups)

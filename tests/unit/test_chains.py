@@ -246,6 +246,9 @@ def test_the_parent_is_the_newest_backup_of_the_cluster_on_the_timeline():
      "no full backup of this cluster on timeline 1 to base an incremental backup on"),
     ("other cluster", errors.BackupNotFound,
      "no full backup of this cluster on timeline 1 to base an incremental backup on"),
+    ("no manifests", errors.BackupNotFound,
+     "no full backup of this cluster on timeline 1 to base an incremental backup on: its "
+     "backups there have no stored manifest (taken by an earlier swiftwal or from PostgreSQL 12)"),
     ("from missing", errors.BackupNotFound, "backup 20990101T000000Z (--from) is not in the store"),
     ("from other timeline", errors.InvariantViolated,
      "backup 20260104T000000Z is on timeline 2, the server on timeline 1"),
@@ -264,6 +267,8 @@ def test_each_refusal_to_choose_a_parent_says_why(case, kind, message):
         backups = []
     elif case == "other cluster":
         system = "42"
+    elif case == "no manifests":
+        backups = [attrs.evolve(full, manifest_object=None)]
     elif case == "from missing":
         from_key = BackupKey.parse("20990101T000000Z")
     elif case == "from other timeline":
