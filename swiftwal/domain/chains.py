@@ -10,7 +10,7 @@ so a missing middle member is seen without its record.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import attrs
 
@@ -80,8 +80,9 @@ def root_key(record: BackupRecord) -> BackupKey:
 
 
 def chain_of(record: BackupRecord, backups: Iterable[BackupRecord]) -> Chain:
-    """``record``'s chain among ``backups`` (any order; ``record`` need not be one)."""
-    by_key = _by_key(backups)
+    """``record``'s chain among ``backups`` (any order; ``record`` need not be one), or
+    among the values of a mapping of backups by key (``by_key``: no index built again)."""
+    by_key = backups if isinstance(backups, Mapping) else _by_key(backups)
     members: List[BackupRecord] = []
     missing: List[BackupKey] = []
     for key in record.chain:
@@ -133,10 +134,15 @@ def chain_wal_start(members: Sequence[BackupRecord]) -> Segment:
     return max(members, key=lambda m: m.key).start_segment
 
 
+def index_by_key(backups: Iterable[BackupRecord]) -> Dict[BackupKey, BackupRecord]:
+    """The backups by key (the first of two with one key), for ``chain_of``."""
+    return _by_key(backups)
+
+
 def restorable(backups: Sequence[BackupRecord]) -> List[BackupRecord]:
     """The backups whose chain is complete (every full backup), in the order given."""
-    by_key = _by_key(backups)
-    return [b for b in backups if not b.chain or chain_of(b, by_key.values()).complete]
+    index = _by_key(backups)
+    return [b for b in backups if not b.chain or chain_of(b, index).complete]
 
 
 def require_complete(record: BackupRecord, backups: Iterable[BackupRecord]) -> Chain:

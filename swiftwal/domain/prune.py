@@ -40,7 +40,7 @@ from typing import (Collection, Dict, Iterable, List, Mapping, Optional, Sequenc
 import attrs
 
 from swiftwal.domain.backup import BackupRecord
-from swiftwal.domain.chains import chain_complete, root_key
+from swiftwal.domain.chains import chain_complete, index_by_key, root_key
 from swiftwal.domain.errors import InvalidInput, InvalidPolicy
 from swiftwal.domain.recovery import on_path
 from swiftwal.domain.timeline import TimelineHistory
@@ -249,7 +249,8 @@ def _split_backups(ordered: Sequence[BackupRecord], policy: PrunePolicy,
     if ordered:  # with --from, the newest backup may be built on an older full backup
         reasons.setdefault(len(ordered) - 1, "the newest backup")
     # A backup whose chain is broken cannot be restored: it anchors nothing.
-    complete = {i for i, b in enumerate(ordered) if chain_complete(b, ordered)}
+    index = index_by_key(ordered)
+    complete = {i for i, b in enumerate(ordered) if not b.chain or chain_complete(b, index)}
     start = policy.window_start
     if start is not None:
         _keep_window(ordered, policy, histories, latest, start, reasons, complete)
