@@ -23,7 +23,7 @@ from typing import BinaryIO, Callable, List, Optional, Tuple, TypeVar
 import attrs
 
 from swiftwal.adapters import postgres
-from swiftwal.adapters.compress_stream import CompressingPipe, compressing_pipe
+from swiftwal.adapters.compress_stream import CompressingPipe, PipeReader, compressing_pipe
 from swiftwal.adapters.compression import CHUNK, check_codec
 from swiftwal.adapters.tarscan import TarScanner
 from swiftwal.adapters.tool_failure import STDERR_KEPT
@@ -108,7 +108,7 @@ def run_basebackup(options: BasebackupOptions, codec: str, consume: Callable[[Bi
         if not first:
             raise _startup_failure(options, process.wait(), stderr.finish())
         pump = _Pump(process, stderr, pipe, first, on_read, on_manifest)
-        stream = _BackupStream(pipe, pump)
+        stream = PipeReader(pipe, lambda: pump.join(30) or pump.error, pump.check_finished)
         value = consume(stream)
         if not stream.finished:
             raise InvariantViolated("the backup stream was not read to its end")
@@ -253,7 +253,7 @@ class _Pump(threading.Thread):
             if exit_code != 0:
                 raise postgres.basebackup_failed(exit_code, tail)
             scanner.finish()
-            self.result = _result(scanner, self._stderr.end_point, size)
+            self.result = backup_result(scanner, self._stderr.end_point, size)
             self._pipe.finish()
         except BaseException as exc:  # handed to the reader, never lost
             if self._stopping:
@@ -261,6 +261,14 @@ class _Pump(threading.Thread):
             self.error = exc
             _kill(self._process)
             self._pipe.abort(exc)
+
+    def check_finished(self) -> None:
+        """At the end of the compressed stream: the backup must be complete."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        if self.result is None:
+            raise InvariantViolated("the backup stream ended before pg_basebackup finished")
 
     def stop(self, cause: BaseException) -> Optional[BaseException]:
         """Abandon the backup (the consumer failed); returns the pump's own
@@ -273,44 +281,7 @@ class _Pump(threading.Thread):
         return self.error
 
 
-class _BackupStream:
-    """What ``consume`` reads: the compressed backup.  Raises the pipeline's
-    error instead of ending when anything failed."""
-
-    def __init__(self, pipe: CompressingPipe, pump: _Pump) -> None:
-        self._pipe = pipe
-        self._pump = pump
-        self.size = 0
-        self.finished = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(CHUNK), b""))
-        if self.finished:
-            return b""
-        try:
-            data = self._pipe.read(size)
-        except BaseException:
-            self._pump.join(30)
-            if self._pump.error is not None:
-                raise self._pump.error from None
-            raise
-        if data:
-            self.size += len(data)
-            return data
-        self._pump.join()
-        if self._pump.error is not None:
-            raise self._pump.error
-        if self._pump.result is None:
-            raise InvariantViolated("the backup stream ended before pg_basebackup finished")
-        self.finished = True
-        return b""
-
-
-def _result(scanner: TarScanner, end_point: Optional[str], size: int) -> BasebackupResult:
+def backup_result(scanner: TarScanner, end_point: Optional[str], size: int) -> BasebackupResult:
     label_bytes = scanner.captured.get("backup_label")
     if label_bytes is None:
         raise IntegrityError("pg_basebackup's output has no backup_label")

@@ -10,7 +10,7 @@ import queue
 import shutil
 import subprocess
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 from swiftwal.adapters.compression import CHUNK, check_codec, load_zstandard
 from swiftwal.adapters.tool_failure import STDERR_KEPT, tool_failed
@@ -43,6 +43,45 @@ class CompressingPipe:
 
     def close(self) -> None:
         """Release the compressor (killing it if still running); once no thread uses it."""
+
+
+class PipeReader:
+    """What an upload reads from a compressing pipe fed by another thread: the
+    compressed bytes, counted in ``size``; ``producer_error`` is asked, when a read
+    fails, for the feeding thread's error, which is raised in its place (the
+    real cause); ``at_end`` raises when the pipe ended without its producer
+    having finished.  ``finished`` tells that the end was read."""
+
+    def __init__(self, pipe: CompressingPipe,
+                 producer_error: Callable[[], Optional[BaseException]],
+                 at_end: Callable[[], None] = lambda: None) -> None:
+        self._pipe = pipe
+        self._producer_error = producer_error
+        self._at_end = at_end
+        self.size = 0
+        self.finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        if self.finished:
+            return b""
+        try:
+            data = self._pipe.read(size)
+        except BaseException:
+            error = self._producer_error()
+            if error is not None:
+                raise error from None
+            raise
+        if data:
+            self.size += len(data)
+            return data
+        self._at_end()
+        self.finished = True
+        return b""
 
 
 def compressing_pipe(codec: str, level: Optional[int] = None) -> CompressingPipe:

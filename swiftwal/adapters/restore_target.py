@@ -17,16 +17,7 @@ def check_restore_target(path: str, what: str = "restore target") -> None:
     anything: so that a restore with several targets (tablespaces) is
     refused before it touches any."""
     if os.path.lexists(path):
-        if not os.path.isdir(path):
-            raise RestoreTargetNotEmpty(f"{what} {path} exists and is not a directory",
-                                        hint="give an empty or absent directory")
-        try:
-            entries = os.listdir(path)
-        except OSError as exc:
-            raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
-        if entries:
-            raise RestoreTargetNotEmpty(f"{what} {path} is not empty",
-                                        hint="give an empty or absent directory")
+        _refuse_unless_empty(path, what)
         if not os.access(path, os.W_OK | os.X_OK) and os.stat(path).st_uid != os.geteuid():
             raise UsageError(f"cannot write into {what} {path}: permission denied")
         return
@@ -43,16 +34,7 @@ def prepare_restore_target(path: str) -> None:
     try:
         os.mkdir(path, DATA_DIRECTORY_MODE)
     except FileExistsError:
-        if not os.path.isdir(path):
-            raise RestoreTargetNotEmpty(f"restore target {path} exists and is not a directory",
-                                        hint="give an empty or absent directory") from None
-        try:
-            entries = os.listdir(path)
-        except OSError as exc:
-            raise UsageError(f"cannot read restore target {path}: {exc.strerror}") from None
-        if entries:
-            raise RestoreTargetNotEmpty(f"restore target {path} is not empty",
-                                        hint="give an empty or absent directory") from None
+        _refuse_unless_empty(path, "restore target")
     except FileNotFoundError:
         # missing parents: create them the usual way, the target itself 0700
         try:
@@ -65,3 +47,16 @@ def prepare_restore_target(path: str) -> None:
         os.chmod(path, DATA_DIRECTORY_MODE)  # mkdir's mode went through the umask
     except OSError as exc:
         raise UsageError(f"cannot set the mode of restore target {path}: {exc.strerror}") from None
+
+
+def _refuse_unless_empty(path: str, what: str) -> None:
+    if not os.path.isdir(path):
+        raise RestoreTargetNotEmpty(f"{what} {path} exists and is not a directory",
+                                    hint="give an empty or absent directory")
+    try:
+        entries = os.listdir(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if entries:
+        raise RestoreTargetNotEmpty(f"{what} {path} is not empty",
+                                    hint="give an empty or absent directory")

@@ -29,8 +29,8 @@ from typing import BinaryIO, Callable, List, Optional, Tuple, TypeVar
 import attrs
 
 from swiftwal.adapters import replication
-from swiftwal.adapters.basebackup import BasebackupOptions, BasebackupResult, _result
-from swiftwal.adapters.compress_stream import CompressingPipe, compressing_pipe
+from swiftwal.adapters.basebackup import BasebackupOptions, BasebackupResult, backup_result
+from swiftwal.adapters.compress_stream import CompressingPipe, PipeReader, compressing_pipe
 from swiftwal.adapters.compression import CHUNK, check_codec
 from swiftwal.adapters.tarscan import BLOCK, TarScanner
 from swiftwal.domain.errors import IntegrityError, InvariantViolated
@@ -79,7 +79,8 @@ def run_tablespace_backup(options: BasebackupOptions, codec: str,
             archive = pump.next_archive()
             if archive is None:
                 break
-            stream = _ArchiveStream(archive, pump)
+            # a pipe ends only once the pump finished its archive
+            stream = PipeReader(archive.pipe, lambda: pump.error)
             value = consume(archive.tablespace, stream)
             if not stream.finished:
                 raise InvariantViolated(f"the stream of {archive.tablespace.archive_name} "
@@ -247,7 +248,7 @@ class _Pump(threading.Thread):
             scanner.sizes["backup_manifest"] = self._manifest_size
             scanner.captured["backup_manifest"] = self._tail
         writer.finish(members)
-        result = _result(scanner, str(self._ended.lsn), writer.size)
+        result = backup_result(scanner, str(self._ended.lsn), writer.size)
         self.result = attrs.evolve(
             result, stop_lsn=self._ended.lsn,
             stop_timeline=self._ended.timeline or result.stop_timeline or result.timeline)
@@ -285,35 +286,3 @@ class _Pump(threading.Thread):
         self._socket.close()
         if not self.is_alive():
             self._connection.close()
-
-
-class _ArchiveStream:
-    """What ``consume`` reads: one compressed archive.  Raises the pipeline's
-    error instead of ending when anything failed."""
-
-    def __init__(self, writer: _ArchiveWriter, pump: _Pump) -> None:
-        self._pipe = writer.pipe
-        self._pump = pump
-        self.size = 0
-        self.finished = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(CHUNK), b""))
-        if self.finished:
-            return b""
-        try:
-            data = self._pipe.read(size)
-        except BaseException:
-            if self._pump.error is not None:
-                raise self._pump.error from None
-            raise
-        if data:
-            self.size += len(data)
-            return data
-        self.finished = True  # a pipe ends only once the pump finished its archive
-        return b""
-
