@@ -29,11 +29,10 @@ module is on archive_command's fast path: it imports little.
 from __future__ import annotations
 
 import fcntl
-# Loads OpenSSL, a measurable part of each call; CPython's private _sha256,
-# which spared that, is gone from Python 3.12 on (its spool names stay these).
-import hashlib
 import os
 import time
+
+from swiftwal.adapters.short_sha256 import sha256_hex as _key_digest
 
 _HEX = frozenset("0123456789ABCDEF")
 _TEMP = ".tmp-"
@@ -50,7 +49,7 @@ def cache_root(configured: str | None) -> str:
 
 def spool_directory(root: str, kind: str, *keys: str) -> str:
     """A private directory (mode 0700) under ``root`` for ``kind`` and ``keys``."""
-    digest = hashlib.sha256("\x00".join(keys).encode("utf-8", "surrogateescape")).hexdigest()
+    digest = _key_digest("\x00".join(keys).encode("utf-8", "surrogateescape"))
     path = os.path.join(root, kind, digest[:24])
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
