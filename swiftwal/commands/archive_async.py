@@ -84,7 +84,8 @@ class _ArchiveWorker(PoolWorker):
 
         from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
 
-        ctx.storage_to_write()  # opened to write before PoolWorker opens it to read
+        ctx.share_tokens()  # as PoolWorker will ask, so that the store is opened once
+        ctx.storage_to_write()  # opened to write before PoolWorker uses it
         super().__init__(spool, ctx.settings.integer("PARALLEL", 4), ctx)
         self.lookahead = ctx.settings.integer("ARCHIVE_LOOKAHEAD", 8)
         self.codec = ctx.settings.compression

@@ -36,12 +36,12 @@ def run(ctx, args) -> int:
     from swiftwal.domain.segment_size import segment_size_of
 
     key = configured_key(ctx.settings)  # a missing key file fails before anything is stored
+    ctx.share_tokens()
     ctx.storage_to_write()
     data = _read(args.path)
     configured = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     wal_file = parse_wal_filename(wal_name, segment_size_of(wal_name, len(data), configured))
     digest = hashlib.sha256(data).hexdigest()
-    ctx.share_tokens()
     outcome, stored = store_wal(ctx.storage, wal_name, data, digest,
                                 codec=ctx.settings.compression, segment_size=configured,
                                 path=args.path, force=args.force, identities=set(), key=key)

@@ -44,15 +44,15 @@ class Context:
             self._create = True
         return self.storage
 
-    def share_tokens(self):
-        """The store, keeping its auth tokens for later processes (in
-        ``CACHE_DIR``): for the commands PostgreSQL starts once per WAL file,
-        and their workers, which would otherwise authenticate once per file.
-        A store already open is opened again: call this before using it."""
+    def share_tokens(self) -> None:
+        """Keep the store's auth tokens for later processes (in ``CACHE_DIR``):
+        for the commands PostgreSQL starts once per WAL file, and their workers,
+        which would otherwise authenticate once per file.  Say it before the
+        store is first used (``storage``, ``storage_to_write``): one opened
+        without it is dropped and opened again."""
         if not self._tokens:
             self._tokens = True
             self._storage = None
-        return self.storage
 
     def override_parallel(self, parallel: int | None) -> None:
         """``--parallel N`` of backup and restore: ``PARALLEL`` for this run,
