@@ -74,19 +74,35 @@ def _fresh(work: Path, name: str) -> Path:
     return path
 
 
+def pgbench_cluster(directory: Path, scale: int, bin_dir=None, **settings) -> PgCluster:
+    """A started cluster holding a checkpointed pgbench database of ``scale``, archiving
+    to nowhere (``archive_command = true``); the caller destroys it."""
+    cluster = PgCluster.init(directory, bin_dir=bin_dir, settings={
+        "wal_level": "replica", "archive_mode": "on", "archive_command": "true",
+        "max_wal_size": "4GB", "checkpoint_timeout": "1h", **settings})
+    try:
+        cluster.start()
+        cluster.wait_ready()
+        cluster.pgbench_init(scale=scale)
+        cluster.sql("CHECKPOINT")
+    except BaseException:
+        cluster.destroy()
+        raise
+    return cluster
+
+
+def database_size(cluster: PgCluster) -> int:
+    """Bytes of every database, as the MB/s figures count them."""
+    return sum(int(x) for x in cluster.sql(
+        "SELECT pg_database_size(oid) FROM pg_database").split())
+
+
 def part_backup(make_tools, work: Path, scale: int, rows: list) -> None:
     """Back up and restore a pgbench database of ``scale`` with every tool;
     ``make_tools(cluster)`` gives the runner's ``Tools`` for that cluster."""
-    cluster = PgCluster.init(work / f"pg-backup-{scale}", settings={
-        "wal_level": "replica", "archive_mode": "on", "archive_command": "true",
-        "max_wal_size": "4GB", "checkpoint_timeout": "1h"})
-    cluster.start()
-    cluster.wait_ready()
+    cluster = pgbench_cluster(work / f"pg-backup-{scale}", scale)
     try:
-        cluster.pgbench_init(scale=scale)
-        cluster.sql("CHECKPOINT")
-        size = sum(int(x) for x in cluster.sql(
-            "SELECT pg_database_size(oid) FROM pg_database").split())
+        size = database_size(cluster)
         rows.append(("backup/restore database", f"pgbench scale {scale}",
                      f"{size / 1e6:.0f} MB on disk"))
         _run_all(make_tools(cluster), work, cluster, size, rows)

@@ -18,6 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
+from bench_backup import database_size, pgbench_cluster
 from tests.support.pg_cluster import PgCluster, bin_dir_for
 
 
@@ -39,17 +40,10 @@ def part_incremental(make_config, work: Path, scale: int, rows: list) -> None:
     """``make_config()`` gives ``swiftwal --config=...`` for a fresh local store."""
     from bench import as_postgres, give
 
-    cluster = PgCluster.init(work / f"pg-incremental-{scale}", bin_dir=bin_dir_for(17),
-                             settings={"wal_level": "replica", "archive_mode": "on",
-                                       "archive_command": "true", "summarize_wal": "on",
-                                       "max_wal_size": "4GB", "checkpoint_timeout": "1h"})
-    cluster.start()
-    cluster.wait_ready()
+    cluster = pgbench_cluster(work / f"pg-incremental-{scale}", scale,
+                              bin_dir=bin_dir_for(17), summarize_wal="on")
     try:
-        cluster.pgbench_init(scale=scale)
-        cluster.sql("CHECKPOINT")
-        size = sum(int(x) for x in cluster.sql(
-            "SELECT pg_database_size(oid) FROM pg_database").split())
+        size = database_size(cluster)
         accounts = int(cluster.sql("SELECT count(*) FROM pgbench_accounts"))
         rows.append(("incremental", f"pgbench scale {scale}, PostgreSQL 17",
                      f"{size / 1e9:.2f} GB on disk, {accounts} accounts"))
