@@ -58,6 +58,8 @@ KEYS: dict[str, tuple[str, bool]] = {
                   "(default ~/.cache/swiftwal)", False),
     "ARCHIVE_LOOKAHEAD": ("other .ready WAL segments archive-wal uploads ahead (default 8, 0: off)",
                           False),
+    "ARCHIVE_MARK_DONE": ("yes (default): segments stored ahead are marked .done in "
+                          "archive_status, so PostgreSQL skips their calls", False),
     "RESTORE_PREFETCH": ("next WAL segments restore-wal fetches ahead (default 8, 0: off)", False),
     "PARALLEL": ("parallel uploads/downloads of look-ahead, prefetch and large-object "
                  "segments (default 4)", False),
@@ -78,7 +80,8 @@ KEYS: dict[str, tuple[str, bool]] = {
 
 # How a command runs, not what it stores where.
 _NOT_THE_STORE = frozenset({
-    "LOG_FORMAT", "TIMEOUT", "PARALLEL", "ARCHIVE_LOOKAHEAD", "RESTORE_PREFETCH", "CACHE_DIR",
+    "LOG_FORMAT", "TIMEOUT", "PARALLEL", "ARCHIVE_LOOKAHEAD", "ARCHIVE_MARK_DONE",
+    "RESTORE_PREFETCH", "CACHE_DIR",
     "PG_BIN_DIR", "LARGE_OBJECT_SIZE", "SEGMENT_EXPIRY", "MAX_UPLOAD_RATE", "INSECURE", "OS_CACERT",
     "CHECK_ARCHIVE_WARNING", "CHECK_ARCHIVE_CRITICAL", "CHECK_BACKUP_WARNING",
     "CHECK_BACKUP_CRITICAL"})
@@ -155,6 +158,7 @@ TYPED_KEYS: dict[str, tuple[str, object]] = {
     "PARALLEL": ("a whole number, 1 or more", _whole(1)),
     "MAX_UPLOAD_RATE": ("a rate in kB/s, or a number with the suffix k or M", _rate),
     "ARCHIVE_LOOKAHEAD": ("a whole number, 0 or more", _whole(0)),
+    "ARCHIVE_MARK_DONE": ("yes or no", _flag),
     "RESTORE_PREFETCH": ("a whole number, 0 or more", _whole(0)),
     **dict.fromkeys(("CHECK_ARCHIVE_WARNING", "CHECK_ARCHIVE_CRITICAL", "CHECK_BACKUP_WARNING",
                      "CHECK_BACKUP_CRITICAL"), ("a whole number of seconds, 1 or more", _whole(1))),
@@ -228,8 +232,8 @@ class Settings:
         """A whole-number key of ``TYPED_KEYS``, checked when the settings were built."""
         return self.typed.get(key, default)
 
-    def flag(self, key: str) -> bool:
-        return self.typed.get(key, False)
+    def flag(self, key: str, default: bool = False) -> bool:
+        return self.typed.get(key, default)
 
 
 def parse_config_text(text: str, source: str) -> dict[str, str]:

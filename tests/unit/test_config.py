@@ -25,6 +25,7 @@ WELL_FORMED = {
     "TIMEOUT": ["1", "60", "3600"], "SEGMENT_EXPIRY": ["1", "604800"],
     "LARGE_OBJECT_SIZE": ["1", "5368709120"], "WAL_SEGMENT_SIZE": ["1048576", "16777216", "1073741824"],
     "PARALLEL": ["1", "4", "64"], "MAX_UPLOAD_RATE": ["1", "512k", "10M"], "ARCHIVE_LOOKAHEAD": ["0", "8"], "RESTORE_PREFETCH": ["0", "8"],
+    "ARCHIVE_MARK_DONE": ["yes", "no", "off"],
     **dict.fromkeys(("CHECK_ARCHIVE_WARNING", "CHECK_ARCHIVE_CRITICAL", "CHECK_BACKUP_WARNING",
                      "CHECK_BACKUP_CRITICAL"), ["1", "3600", "180000"]),
 }
