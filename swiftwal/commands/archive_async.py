@@ -1,22 +1,23 @@
 """archive_command's fast path and the archive worker behind it
-(``swiftwal.commands.workers`` says how calls and workers meet).
+(``swiftwal.adapters.workers`` says how calls and workers meet).
 
 - ``archive-wal PATH`` for a segment first asks the spool
   (``swiftwal.adapters.spool.ArchiveSpool``) whether this very file, unchanged
   since it was read, is already stored: if so it returns at once, without
-  reading the segment.
-- Otherwise it asks the worker and succeeds only through the record the
-  worker writes once the store has confirmed the upload.
+  reading the segment, and tells the worker (it may store more ahead).
+- Otherwise it asks the worker, and succeeds only through its answer that
+  the store has confirmed the upload of this very file.
 - The worker serves requests first and stores, oldest first, up to
   ``ARCHIVE_LOOKAHEAD`` other segments PostgreSQL has marked ``.ready`` that
-  nobody asked for yet, but only those already marked when one of its calls
-  came: a worker left over from a changed ``archive_command`` stores nothing
-  new the old way.  It stops as soon as it is idle once the server whose
-  ``pg_wal`` it serves has stopped.
+  nobody asked for yet (``swiftwal.domain.lookahead``), but only those
+  already marked when one of its calls came: a worker left over from a
+  changed ``archive_command`` stores nothing new the old way.  It stops as
+  soon as it is idle once the server whose ``pg_wal`` it serves has stopped.
 
 Killing either process at any moment loses nothing: a record exists only
-for a stored segment, and a call succeeds only through a record or its own
-upload.  ``ARCHIVE_LOOKAHEAD=0`` turns all of this off.
+for a stored segment, and a call succeeds only through a record, the
+worker's answer, or its own upload.  ``ARCHIVE_LOOKAHEAD=0`` turns all of
+this off.
 """
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ class _ArchiveWorker(PoolWorker):
         ctx.storage_to_write()  # opened to write before PoolWorker uses it
         super().__init__(spool, ctx.settings.integer("PARALLEL", 4), ctx)
         self.lookahead = ctx.settings.integer("ARCHIVE_LOOKAHEAD", 8)
+        self.mark_done = ctx.settings.flag("ARCHIVE_MARK_DONE", True)
         self.codec = ctx.settings.compression
         self.segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
         self.compressors = ThreadPoolExecutor(max_workers=self.parallel + 1)
@@ -143,6 +145,7 @@ class _ArchiveWorker(PoolWorker):
     def work(self, wal_name: str, path: str, requested: bool) -> None:
         import hashlib
 
+        from swiftwal.adapters.archive_status import mark_done
         from swiftwal.adapters.compression import compress_bytes
         from swiftwal.adapters.spool import fingerprint
         from swiftwal.adapters.walstore import store_wal
@@ -162,10 +165,16 @@ class _ArchiveWorker(PoolWorker):
                                     compressed=compressing.result())
         self.spool.record(wal_name, seen, digest, stored, outcome)
         self.stored.add(wal_name)
-        if not requested:
+        # Marked .done, it is never asked for: its record would only wait for the sweep.
+        marked = not requested and self.mark_done and mark_done(
+            os.path.dirname(path), wal_name, seen, self.spool.is_requested)
+        if marked:
+            self.spool.forget(wal_name)
+        elif not requested:
             self.waiting.add(wal_name)
         self.ctx.log.debug(outcome, wal_name=wal_name, bytes=len(data), stored_bytes=stored,
-                           requested=requested, duration_s=round(time.monotonic() - started, 3))
+                           requested=requested, marked_done=marked,
+                           duration_s=round(time.monotonic() - started, 3))
 
     def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
         from swiftwal import events
