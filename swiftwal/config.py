@@ -47,6 +47,8 @@ KEYS: dict[str, tuple[str, bool]] = {
     "CONTAINER": ("container holding everything", False),
     "STORAGE": ("swift (default) or file:///path for a local directory", False),
     "COMPRESSION": ("zstd (default) or gzip (pigz for backups), for new objects", False),
+    "COMPRESSION_LEVEL": ("level of new WAL objects (zstd -7..22 except 0, default 1; gzip "
+                          "1..9, default 3); a backlog of .ready segments lowers it", False),
     "LOG_FORMAT": ("console or json", False),
     "LARGE_OBJECT_SIZE": ("largest single object in bytes (default: the cluster's)", False),
     "INSECURE": ("yes to disable TLS certificate checks", False),
@@ -81,7 +83,7 @@ KEYS: dict[str, tuple[str, bool]] = {
 # How a command runs, not what it stores where.
 _NOT_THE_STORE = frozenset({
     "LOG_FORMAT", "TIMEOUT", "PARALLEL", "ARCHIVE_LOOKAHEAD", "ARCHIVE_MARK_DONE",
-    "RESTORE_PREFETCH", "CACHE_DIR",
+    "RESTORE_PREFETCH", "CACHE_DIR", "COMPRESSION_LEVEL",
     "PG_BIN_DIR", "LARGE_OBJECT_SIZE", "SEGMENT_EXPIRY", "MAX_UPLOAD_RATE", "INSECURE", "OS_CACERT",
     "CHECK_ARCHIVE_WARNING", "CHECK_ARCHIVE_CRITICAL", "CHECK_BACKUP_WARNING",
     "CHECK_BACKUP_CRITICAL"})
@@ -126,6 +128,15 @@ def _rate(text: str) -> int | None:
         return None
 
 
+def _level(text: str) -> int | None:
+    # The codec's own range is checked where it is known: compression.wal_level.
+    try:
+        number = int(text)
+    except ValueError:
+        return None
+    return number if -7 <= number <= 22 and number else None
+
+
 def _segment_size(text: str) -> int | None:
     # PostgreSQL's own limits (initdb --wal-segsize); swiftwal.domain.walnames
     # is not imported here: archive_command would pay for attrs.
@@ -140,6 +151,8 @@ def _segment_size(text: str) -> int | None:
 # key before any work, never a worker's failure in its log file.
 TYPED_KEYS: dict[str, tuple[str, object]] = {
     "COMPRESSION": ("one of " + ", ".join(COMPRESSIONS), _choice(COMPRESSIONS)),
+    "COMPRESSION_LEVEL": ("a whole number from -7 to 22 (zstd, not 0) or 1 to 9 (gzip)",
+                          _level),
     "LOG_FORMAT": ("one of " + ", ".join(LOG_FORMATS), _choice(LOG_FORMATS)),
     "OS_INTERFACE": ("public, internal or admin",
                      _choice(("public", "internal", "admin", "publicURL", "internalURL",
@@ -177,6 +190,9 @@ def _typed(values: Mapping[str, str], sources: Mapping[str, str]) -> dict[str, o
             raise ConfigError(f"{key} must be {expected}, not {text!r}",
                               hint=f"from {where}" if where else None)
         typed[key] = value
+    if typed.get("COMPRESSION") == "gzip" and not 1 <= typed.get("COMPRESSION_LEVEL", 1) <= 9:
+        raise ConfigError(f"COMPRESSION_LEVEL must be 1 to 9 with gzip, not "
+                          f"{typed['COMPRESSION_LEVEL']}")
     return typed
 
 

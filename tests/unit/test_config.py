@@ -25,12 +25,13 @@ WELL_FORMED = {
     "TIMEOUT": ["1", "60", "3600"], "SEGMENT_EXPIRY": ["1", "604800"],
     "LARGE_OBJECT_SIZE": ["1", "5368709120"], "WAL_SEGMENT_SIZE": ["1048576", "16777216", "1073741824"],
     "PARALLEL": ["1", "4", "64"], "MAX_UPLOAD_RATE": ["1", "512k", "10M"], "ARCHIVE_LOOKAHEAD": ["0", "8"], "RESTORE_PREFETCH": ["0", "8"],
-    "ARCHIVE_MARK_DONE": ["yes", "no", "off"],
+    "ARCHIVE_MARK_DONE": ["yes", "no", "off"], "COMPRESSION_LEVEL": ["1", "3", "9"],
     **dict.fromkeys(("CHECK_ARCHIVE_WARNING", "CHECK_ARCHIVE_CRITICAL", "CHECK_BACKUP_WARNING",
                      "CHECK_BACKUP_CRITICAL"), ["1", "3600", "180000"]),
 }
-#: Refused by every typed key.
+#: Refused by every typed key (zstd's fast levels are negative: -8 is refused instead of -1).
 MALFORMED = ["abc", "-1", "4x", "1.5", "yes please", "zstd,gzip", "16MB", "0x10"]
+INSTEAD = {("COMPRESSION_LEVEL", "-1"): "-8"}
 
 
 def value_of(key: str):
@@ -153,6 +154,7 @@ def test_a_well_formed_value_loads_from_every_source(key_and_value):
 @pytest.mark.parametrize("key", sorted(TYPED_KEYS))
 @pytest.mark.parametrize("value", MALFORMED)
 def test_a_malformed_value_is_one_config_error_naming_the_key_and_its_source(tmp_path, key, value):
+    value = INSTEAD.get((key, value), value)
     environ_name = key if key.startswith("OS_") else f"SWIFTWAL_{key}"
     path = write(tmp_path, f"{key}={value}\n")
     for cli, config_file, environ, source in (
@@ -197,3 +199,14 @@ def test_typed_values_come_typed():
                                                             "SWIFTWAL_PARALLEL": "7"})
     assert settings.compression == "gzip" and settings.flag("INSECURE") is True
     assert settings.integer("PARALLEL", 4) == 7 and settings.integer("TIMEOUT", 60) == 60
+
+
+@given(st.integers(-20, 30), st.sampled_from(["zstd", "gzip"]))
+def test_a_compression_level_is_one_the_codec_has(level, codec):
+    fits = 1 <= level <= 9 if codec == "gzip" else -7 <= level <= 22 and level != 0
+    settings = {"COMPRESSION": codec, "COMPRESSION_LEVEL": str(level)}
+    if fits:
+        assert load_settings(settings, None, {}).integer("COMPRESSION_LEVEL") == level
+    else:
+        with pytest.raises(ConfigError, match="COMPRESSION_LEVEL"):
+            load_settings(settings, None, {})
