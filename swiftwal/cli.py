@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def worker_main() -> None:
-    """A worker process (``swiftwal.commands.workers.start_worker``): the
+    """A worker process (``swiftwal.adapters.workers.start_worker``): the
     command line it was started with arrives on stdin."""
     sys.exit(main(options.read_worker_command_line()))
 

@@ -1,6 +1,6 @@
 """The options every command takes (before or after it), and how a worker
 process gets its command line: what the CLI (``swiftwal.cli``) and the
-workers behind archive-wal and restore-wal (``swiftwal.commands.workers``)
+workers behind archive-wal and restore-wal (``swiftwal.adapters.workers``)
 share about the command line.  The CLI sits on top and runs the commands;
 they never import it.
 

@@ -17,6 +17,11 @@ def in_targeted_recovery() -> bool:
     return os.path.exists("recovery.signal") and not os.path.exists("standby.signal")
 
 
+def on_standby() -> bool:
+    """``standby.signal``: PostgreSQL polls at the end of the archive, for ever."""
+    return os.path.exists("standby.signal")
+
+
 def restore_failure(error: errors.SwiftwalError) -> errors.SwiftwalError:
     """``error`` as restore-wal reports it: during targeted recovery, whatever
     it is (the store down, no such store, a malformed setting), relayed with

@@ -1,26 +1,28 @@
 """Spool directories kept outside the data directory, between calls.
 
-``ArchiveSpool``: the archive worker's queue and answers.  A call of
-``archive-wal`` that finds no answer leaves a request (the file's path) and
-waits; the worker (``swiftwal.commands.archive_async``) stores requested and
-other ``.ready`` segments and, only after the store confirmed one, writes its
-record: "the file of this name, device, inode, size, modification and change
-time, whose SHA-256 was this, is in the store".  A later call trusts a record
-only if ``stat`` of the file it is given still shows that very file,
-unchanged; such a call returns without reading the segment.  Records and
-requests go through a temp file and a rename, so a process killed at any
+``ArchiveSpool``: what the archive worker (``swiftwal.commands.archive_async``)
+stored ahead of the calls.  Only after the store confirmed a segment does it
+write its record: "the file of this name, device, inode, size, modification
+and change time, whose digest was this, is in the store".  A later call
+trusts a record only if ``stat`` of the file it is given still shows that
+very file, unchanged; such a call returns without reading the segment.
+Records go through a temp file and a rename, so a process killed at any
 moment leaves either nothing or a complete one; one that does not parse is
 ignored.  A record is used once: the call that returns success through it
-removes it.  A request the worker could not serve gets a ``.failed`` marker
-and its call does the work itself, reporting what goes wrong.
+removes it.
 
 ``PrefetchSpool``: WAL files fetched ahead of ``restore_command``.  Each is
 checked against the store's checksums by the worker, then stored as
-``<full WAL name>.<sha256>`` through a temp file that is flushed before it
+``<full WAL name>.<digest>`` through a temp file that is flushed before it
 is renamed, so a file under such a name is complete even after a crash;
 serving one moves it beside ``%p`` (rather than read and hash 16 MiB again
 in every call of recovery), or copies it from another file system.  Keyed
 by the full name, a file of one timeline is never served for another.
+On a standby a miss is remembered for ``STANDBY_MISS_SECONDS`` as
+``<name>.missing``.
+
+How calls and workers meet (the socket and lock also kept here) is
+``swiftwal.adapters.workers``'s.
 
 Neither spool is needed for correctness: any failure to use one (a missing
 home directory, a full disk) just means doing the work the plain way.  This
@@ -28,7 +30,6 @@ module is on archive_command's fast path: it imports little.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 
@@ -37,6 +38,9 @@ from swiftwal.adapters.short_sha256 import sha256_hex as _key_digest
 _HEX = frozenset("0123456789ABCDEF")
 _TEMP = ".tmp-"
 _RECORD_VERSION = "swiftwal-record-2"
+# A standby polls the end of the archive every wal_retrieve_retry_interval
+# (5 s by default) and asks for the next timeline's history file as well.
+STANDBY_MISS_SECONDS = 10.0
 
 
 def cache_root(configured: str | None) -> str:
@@ -57,6 +61,24 @@ def spool_directory(root: str, kind: str, *keys: str) -> str:
 
 def is_segment_name(name: str) -> bool:
     return len(name) == 24 and _HEX.issuperset(name)
+
+
+def _is_wal_file_name(name: str) -> bool:
+    """A segment or a timeline history file: what a standby polls for."""
+    return is_segment_name(name) or (
+        len(name) == 16 and name.endswith(".history") and _HEX.issuperset(name[:8]))
+
+
+def archive_spool_directory(settings) -> str:
+    """One archive spool per store."""
+    return spool_directory(cache_root(settings.get("CACHE_DIR")), "archive",
+                           settings.public_key())
+
+
+def restore_spool_directory(settings) -> str:
+    """One prefetch spool per store and data directory (the working directory)."""
+    return spool_directory(cache_root(settings.get("CACHE_DIR")), "restore",
+                           settings.public_key(), os.path.realpath(os.getcwd()))
 
 
 def _write_atomically(path: str, data: bytes, durable: bool = False) -> None:
@@ -92,53 +114,6 @@ class _IgnoreOSErrors:
 _IGNORE_OS_ERRORS = _IgnoreOSErrors()
 
 
-class _WorkerLock:
-    """Taken exclusively by a worker for its whole life, with its PID.
-
-    Calls looking for a worker (``WorkerSpool.worker_serving``) hold it
-    shared for an instant: a worker that finds it taken waits while only
-    they hold it.  Turned away by them, a worker starting then would leave
-    its call to do the work alone."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._fd = -1
-
-    def __enter__(self) -> bool:
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if not self._take():
-                return False
-            os.ftruncate(self._fd, 0)
-            os.write(self._fd, f"{os.getpid()}\n".encode())
-            return True
-        except BaseException:  # __exit__ is not called when __enter__ raises
-            os.close(self._fd)
-            raise
-
-    def _take(self) -> bool:
-        deadline = time.monotonic() + 1.0
-        while not _try_flock(self._fd, fcntl.LOCK_EX):
-            if not _try_flock(self._fd, fcntl.LOCK_SH):
-                return False  # a worker holds it
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.002)
-        return True
-
-    def __exit__(self, kind, value, traceback) -> None:
-        os.close(self._fd)
-
-
-def _try_flock(fd: int, mode: int) -> bool:
-    try:
-        fcntl.flock(fd, mode | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
 def fingerprint(info: os.stat_result) -> tuple[int, ...]:
     """What changes whenever a file is replaced or written: its identity,
     size and times (a rename or a write moves ``st_ctime``)."""
@@ -146,91 +121,17 @@ def fingerprint(info: os.stat_result) -> tuple[int, ...]:
 
 
 class WorkerSpool:
-    """Requests, failure markers and the worker's lock (``swiftwal.commands.workers``)."""
+    """A worker's spool directory (``swiftwal.adapters.workers``)."""
 
     max_age = 86400.0
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self._requests = os.path.join(directory, "requests")
-
-    def _path(self, wal_name: str, suffix: str) -> str:
-        return os.path.join(self.directory, wal_name + suffix)
-
-    # -- requests and failures -------------------------------------------------------
-
-    def request(self, wal_name: str, path: str) -> None:
-        os.makedirs(self._requests, mode=0o700, exist_ok=True)
-        _write_atomically(os.path.join(self._requests, wal_name),
-                          path.encode("utf-8", "surrogateescape"))
-
-    def requests(self) -> dict[str, str]:
-        """``{WAL name: path}`` of the pending requests."""
-        found = {}
-        try:
-            names = [n for n in os.listdir(self._requests) if is_segment_name(n)]
-        except OSError:
-            return found
-        for name in names:
-            with _IGNORE_OS_ERRORS:
-                with open(os.path.join(self._requests, name), "rb") as handle:
-                    found[name] = handle.read(8192).decode("utf-8", "surrogateescape")
-        return found
-
-    def is_requested(self, wal_name: str) -> bool:
-        return os.path.exists(os.path.join(self._requests, wal_name))
-
-    def drop_request(self, wal_name: str) -> None:
-        with _IGNORE_OS_ERRORS:
-            os.unlink(os.path.join(self._requests, wal_name))
-
-    def fail(self, wal_name: str, answer: str = "") -> None:
-        """The worker could not do it; ``answer``: its error, if final."""
-        _write_atomically(self._path(wal_name, ".failed"), answer.encode("utf-8", "replace"))
-
-    def take_failure(self, wal_name: str) -> str | None:
-        """The answer of a failure marker (removed), or None if there is none."""
-        path = self._path(wal_name, ".failed")
-        try:
-            with open(path, "rb") as handle:
-                answer = handle.read(65536).decode("utf-8", "replace")
-            os.unlink(path)
-        except OSError:
-            return None
-        return answer
-
-    # -- the worker ------------------------------------------------------------------
-
-    def worker_lock(self) -> "_WorkerLock":
-        """Held by the one worker of this spool for its whole life; ``with``
-        gives whether it was free (then it holds our PID).  The kernel
-        releases it if the worker dies."""
-        return _WorkerLock(self._path("worker", ".lock"))
-
-    def heartbeat(self) -> None:
-        """The worker shows it still serves requests."""
-        with _IGNORE_OS_ERRORS:
-            os.utime(self._path("worker", ".lock"))
-
-    def worker_serving(self, within: float) -> bool:
-        """A worker holds the lock and showed it serves within ``within``
-        seconds.  Looked at shared, writing nothing (``_WorkerLock``)."""
-        try:
-            fd = os.open(self._path("worker", ".lock"), os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            beat = os.fstat(fd).st_mtime
-            return not _try_flock(fd, fcntl.LOCK_SH) and time.time() - beat <= within
-        finally:
-            os.close(fd)
 
     def sweep(self) -> None:
-        """What nobody asked for within ``max_age`` (records whose file went
-        elsewhere, prefetched files the store may have changed since) and
-        requests nobody waits for any more."""
+        """What nobody asked for within ``max_age``: records whose file went
+        elsewhere, prefetched files the store may have changed since."""
         _sweep(self.directory, self.max_age)
-        _sweep(self._requests, 600.0)
 
 class ArchiveSpool(WorkerSpool):
     def _path(self, wal_name: str, suffix: str = ".stored") -> str:
@@ -238,11 +139,11 @@ class ArchiveSpool(WorkerSpool):
 
     # -- records ---------------------------------------------------------------------
 
-    def record(self, wal_name: str, seen: tuple[int, ...], sha256_hex: str,
+    def record(self, wal_name: str, seen: tuple[int, ...], digest: str,
                stored_bytes: int, outcome: str) -> None:
         """Call only once the store has confirmed it holds this content;
         ``outcome``: the event the call reports (stored, or found stored)."""
-        fields = (_RECORD_VERSION, wal_name, *map(str, seen), sha256_hex, str(stored_bytes),
+        fields = (_RECORD_VERSION, wal_name, *map(str, seen), digest, str(stored_bytes),
                   outcome)
         _write_atomically(self._path(wal_name), " ".join(fields).encode())
 
@@ -296,10 +197,15 @@ def ready_segments(status_dir: str, limit: int) -> list[str]:
     return segments[:limit]
 
 
+_DIGEST = frozenset("0123456789abcdefghijklmnopqrstuvwxyz:-")
+
+
 def _fetched_name(entry: str) -> str | None:
-    """The WAL name of a fetched file, ``<WAL name>.<sha256>``; None for anything else."""
+    """The WAL name of a fetched file, ``<WAL name>.<digest>`` (``walstore``'s
+    digest of its content); None for anything else (temp files, markers)."""
     name, dot, digest = entry.partition(".")
-    return name if dot and len(digest) == 64 and is_segment_name(name) else None
+    return name if (dot and 16 <= len(digest) <= 80 and _DIGEST.issuperset(digest)
+                    and is_segment_name(name)) else None
 
 
 class PrefetchSpool(WorkerSpool):
@@ -323,10 +229,10 @@ class PrefetchSpool(WorkerSpool):
         names.discard(None)
         return names
 
-    def put(self, wal_name: str, data: bytes, sha256: str) -> None:
+    def put(self, wal_name: str, data: bytes, digest: str) -> None:
         """``data`` must already be verified against the store's checksums.
         Flushed before it gets its name: a file under its name is complete."""
-        _write_atomically(os.path.join(self.directory, f"{wal_name}.{sha256}"), data,
+        _write_atomically(os.path.join(self.directory, f"{wal_name}.{digest}"), data,
                           durable=True)
 
     def serve(self, wal_name: str, path: str, temp: str) -> int | None:
@@ -350,18 +256,20 @@ class PrefetchSpool(WorkerSpool):
                         os.unlink(leftover)
         return None
 
-    def note_served(self, wal_name: str) -> None:
-        """Tell the worker how far recovery has come, so it keeps fetching ahead."""
-        with _IGNORE_OS_ERRORS:
-            _write_atomically(os.path.join(self.directory, "served"), wal_name.encode())
+    def note_missing(self, wal_name: str) -> None:
+        """A standby's miss, answered from here for ``STANDBY_MISS_SECONDS``."""
+        if _is_wal_file_name(wal_name):
+            with _IGNORE_OS_ERRORS:
+                _write_atomically(os.path.join(self.directory, wal_name + ".missing"), b"")
 
-    def last_served(self) -> str | None:
+    def missed_recently(self, wal_name: str) -> bool:
+        if not _is_wal_file_name(wal_name):
+            return False
         try:
-            with open(os.path.join(self.directory, "served"), "rb") as handle:
-                name = handle.read(64).decode("ascii", "replace")
+            missed = os.stat(os.path.join(self.directory, wal_name + ".missing")).st_mtime
         except OSError:
-            return None
-        return name if is_segment_name(name) else None
+            return False
+        return 0 <= time.time() - missed <= STANDBY_MISS_SECONDS
 
     def drop_stale(self, stale) -> None:
         """Drop fetched files whose WAL name ``stale(name)`` says is no longer wanted."""

@@ -24,14 +24,16 @@ from __future__ import annotations
 import os
 import time
 
-from swiftwal.commands.workers import FastCall, PoolWorker, serve
+from swiftwal.adapters.workers import Worker, serve
+from swiftwal.commands.fast_call import FastCall
 
 
 def fast_archive(argv: list[str]) -> int | None:
     """The exit status of ``archive-wal PATH`` if it was answered here, or
     None: then the full command runs and does everything itself."""
     from swiftwal import events
-    from swiftwal.adapters.spool import ArchiveSpool, is_segment_name
+    from swiftwal.adapters import workers
+    from swiftwal.adapters.spool import ArchiveSpool, archive_spool_directory, is_segment_name
 
     call = FastCall.parse(argv, "archive-wal", 1, "ARCHIVE_LOOKAHEAD")
     if call is None:
@@ -41,14 +43,18 @@ def fast_archive(argv: list[str]) -> int | None:
     if not is_segment_name(wal_name) or not os.path.isfile(path):
         return None  # history, .partial, backup-history and missing files: done in place
     try:
-        spool = ArchiveSpool(archive_spool_directory(call.settings))
+        directory = archive_spool_directory(call.settings)
+        spool = ArchiveSpool(directory)
     except OSError:
         return None
-    stored = spool.stored(wal_name, path) or call.ask(
-        spool, wal_name, os.path.abspath(path), "archive-worker",
-        lambda: spool.stored(wal_name, path))
-    if stored is None:
-        return None
+    stored = spool.stored(wal_name, path)
+    if stored is not None:
+        workers.note(directory, wal_name)  # one stored ahead is used: the worker may store more
+    else:
+        answer = call.ask(directory, wal_name, os.path.abspath(path), "archive-worker")
+        stored = None if answer is None else _stored_by_answer(answer, path)
+        if stored is None:
+            return None
     spool.forget(wal_name)
     stored_bytes, outcome = stored
     known = (events.WAL_ARCHIVED, events.WAL_ALREADY_ARCHIVED)
@@ -57,11 +63,18 @@ def fast_archive(argv: list[str]) -> int | None:
                      compression=call.settings.compression, worker=True)
 
 
-def archive_spool_directory(settings) -> str:
-    from swiftwal.adapters.spool import cache_root, spool_directory
+def _stored_by_answer(answer, path: str) -> tuple[int, str] | None:
+    """``(stored size, outcome)`` if the worker stored this very file,
+    unchanged since it read it; else None."""
+    from swiftwal.adapters.spool import fingerprint
 
-    return spool_directory(cache_root(settings.get("CACHE_DIR")), "archive",
-                           settings.public_key())
+    if answer.kind != "done" or len(answer.fields) != 3 or not answer.fields[0].isdigit():
+        return None
+    try:
+        current = " ".join(map(str, fingerprint(os.stat(path))))
+    except OSError:
+        return None
+    return (int(answer.fields[0]), answer.fields[1]) if answer.fields[2] == current else None
 
 
 # -- the worker command ----------------------------------------------------------------
@@ -73,54 +86,66 @@ def add_arguments(commands, name: str) -> None:
 
 
 def run(ctx, args) -> int:
-    from swiftwal.adapters.spool import ArchiveSpool
+    from swiftwal.adapters.spool import ArchiveSpool, archive_spool_directory
 
-    spool = ArchiveSpool(archive_spool_directory(ctx.settings))
-    return serve(ctx, spool, lambda: _ArchiveWorker(ctx, spool))
+    directory = archive_spool_directory(ctx.settings)
+    spool = ArchiveSpool(directory)
+    spool.sweep()
+    return serve(ctx, directory, lambda: _ArchiveWorker(ctx, spool))
 
 
-class _ArchiveWorker(PoolWorker):
+class _ArchiveWorker(Worker):
     def __init__(self, ctx, spool) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        from swiftwal.adapters.crypto import configured_key
         from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
 
-        ctx.share_tokens()  # as PoolWorker will ask, so that the store is opened once
-        ctx.storage_to_write()  # opened to write before PoolWorker uses it
-        super().__init__(spool, ctx.settings.integer("PARALLEL", 4), ctx)
+        ctx.share_tokens()  # kept for the calls and the next worker
+        ctx.storage_to_write()
+        super().__init__(ctx.settings.integer("PARALLEL", 4))
+        self.ctx, self.spool = ctx, spool
+        self.key = configured_key(ctx.settings)
         self.lookahead = ctx.settings.integer("ARCHIVE_LOOKAHEAD", 8)
         self.mark_done = ctx.settings.flag("ARCHIVE_MARK_DONE", True)
         self.codec = ctx.settings.compression
         self.segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
         self.compressors = ThreadPoolExecutor(max_workers=self.parallel + 1)
-        self.identities: set[str] = set()
-        self.stored: set[str] = set()   # recorded by this worker: not stored again
+        # Read by the threads, replaced (never changed) by the loop.
+        self.identities: frozenset[str] = frozenset()
+        self.asked: frozenset[str] = frozenset()
+        self.done: set[str] = set()     # stored, or failed ahead: not stored again
         self.waiting: set[str] = set()  # stored ahead, not yet asked for
         self.last_call = 0.0
         self.directories: set[str] = set()
 
-    def ahead(self, running: dict) -> list[tuple[str, str]]:
-        from swiftwal.adapters.spool import ready_segments
+    def heard(self, kind: str, wal_name: str, payload: str) -> None:
+        self.last_call = time.time()
+        if kind == "want":
+            self.directories.add(os.path.dirname(payload))
+            self.asked = self.asked | {wal_name}
+        self.waiting.discard(wal_name)
 
-        self.directories.update(os.path.dirname(p) for p in self.requested.values())
-        waiting = {n for n in list(self.waiting) if self.spool.has_record(n)}
-        if self.requested or waiting != self.waiting:
-            self.last_call = time.time()  # a call asked, or used what was stored ahead
-        self.waiting = waiting
-        in_hand = sum(1 for name in running if name not in self.requested)
-        room = min(self.parallel - len(running), self.lookahead - len(self.waiting) - in_hand)
+    def ahead(self) -> list[tuple[str, str]]:
+        from swiftwal.adapters.spool import ready_segments
+        from swiftwal.domain.lookahead import push_plan, push_room
+
+        # A record is gone once its call used it, or once it was marked .done.
+        self.waiting = {n for n in self.waiting if self.spool.has_record(n)}
+        room = push_room(parallel=self.parallel, lookahead=self.lookahead,
+                         in_flight=len(self.running),
+                         requested_in_flight=sum(self.running.values()),
+                         waiting=len(self.waiting))
         chosen: list[tuple[str, str]] = []
-        if room <= 0:
-            return chosen
         for directory in sorted(self.directories):
+            if room <= len(chosen):
+                break
             status = os.path.join(directory, "archive_status")
-            for name in ready_segments(status, self.lookahead + self.parallel):
-                if (name in running or name in self.stored or name in self.skipped
-                        or not self._ready_before_a_call(status, name)):
-                    continue
+            ready = [n for n in ready_segments(status, self.lookahead + self.parallel)
+                     if self._ready_before_a_call(status, n)]
+            for name in push_plan(ready, in_flight=self.running, done=self.done,
+                                  room=room - len(chosen)):
                 chosen.append((name, os.path.join(directory, name)))
-                if len(chosen) >= room:
-                    return chosen
         return chosen
 
     def _ready_before_a_call(self, status: str, name: str) -> bool:
@@ -142,7 +167,7 @@ class _ArchiveWorker(PoolWorker):
         return not clusters or len(clusters) < len(self.directories) or any(
             os.path.exists(os.path.join(c, "postmaster.pid")) for c in clusters)
 
-    def work(self, wal_name: str, path: str, requested: bool) -> None:
+    def work(self, wal_name: str, path: str, requested: bool):
         import hashlib
 
         from swiftwal.adapters.archive_status import mark_done
@@ -159,25 +184,39 @@ class _ArchiveWorker(PoolWorker):
         # Both release the GIL: compress beside hashing, on another core.
         compressing = self.compressors.submit(compress_bytes, self.codec, data)
         digest = hashlib.sha256(data).hexdigest()
+        identities = set(self.identities)
         outcome, stored = store_wal(self.ctx.storage, wal_name, data, digest, codec=self.codec,
                                     segment_size=self.segment_size, path=path,
-                                    identities=self.identities, key=self.key,
+                                    identities=identities, key=self.key,
                                     compressed=compressing.result())
-        self.spool.record(wal_name, seen, digest, stored, outcome)
-        self.stored.add(wal_name)
-        # Marked .done, it is never asked for: its record would only wait for the sweep.
-        marked = not requested and self.mark_done and mark_done(
-            os.path.dirname(path), wal_name, seen, self.spool.is_requested)
-        if marked:
-            self.spool.forget(wal_name)
-        elif not requested:
-            self.waiting.add(wal_name)
+        marked = False
+        if not requested:
+            self.spool.record(wal_name, seen, digest, stored, outcome)
+            # Marked .done, it is never asked for: its record would only wait for the sweep.
+            marked = self.mark_done and mark_done(os.path.dirname(path), wal_name, seen,
+                                                  lambda name: name in self.asked)
+            if marked:
+                self.spool.forget(wal_name)
         self.ctx.log.debug(outcome, wal_name=wal_name, bytes=len(data), stored_bytes=stored,
                            requested=requested, marked_done=marked,
                            duration_s=round(time.monotonic() - started, 3))
+        return seen, stored, outcome, frozenset(identities), marked
 
-    def failed(self, wal_name: str, requested: bool, error: Exception) -> None:
-        from swiftwal import events
+    def finished(self, wal_name: str, asked: bool, result, error) -> None:
+        self.asked = self.asked - {wal_name}
+        if error is not None:
+            from swiftwal import events
 
-        self.ctx.log.warning(events.WAL_ARCHIVE_FAILED, wal_name=wal_name, worker="failed",
-                             requested=requested, error=error.__class__.__name__)
+            self.done.add(wal_name)  # never retried ahead: no worker spins on it; a call may
+            self.ctx.log.warning(events.WAL_ARCHIVE_FAILED, wal_name=wal_name, worker="failed",
+                                 requested=asked, error=error.__class__.__name__)
+            return
+        _, _, _, identities, marked = result
+        self.identities = self.identities | identities
+        self.done.add(wal_name)
+        if not asked and not marked:
+            self.waiting.add(wal_name)
+
+    def reply(self, result) -> str:
+        seen, stored, outcome, _, _ = result
+        return f"done\t{stored}\t{outcome}\t{' '.join(map(str, seen))}"

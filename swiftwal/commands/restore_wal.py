@@ -47,12 +47,27 @@ def run(ctx, args) -> int:
     found = fetch_wal(ctx.storage, args.wal_name, ctx.settings.compression, key)
     if found is None:
         ctx.log.debug(events.WAL_RESTORE_MISSED, wal_name=args.wal_name)
+        _remember_on_standby(ctx.settings, args.wal_name)
         return errors.EXIT_NOT_IN_ARCHIVE
     wal_object, data, _ = found
     write_atomically(args.path, data)
     ctx.log.info(events.WAL_RESTORED, wal_name=args.wal_name, bytes=len(data),
                  object=wal_object.object_name, duration_s=round(time.monotonic() - started, 3))
     return 0
+
+
+def _remember_on_standby(settings, wal_name: str) -> None:
+    """A standby asks again in a few seconds: its fast path answers from the
+    spool for a while (``swiftwal.commands.restore_async``)."""
+    from swiftwal.adapters.recovery_signals import on_standby
+
+    if on_standby() and settings.integer("RESTORE_PREFETCH", 8) > 0:
+        from swiftwal.adapters.spool import PrefetchSpool, restore_spool_directory
+
+        try:
+            PrefetchSpool(restore_spool_directory(settings)).note_missing(wal_name)
+        except OSError:
+            pass
 
 
 def write_atomically(path: str, data: bytes) -> None:

@@ -212,7 +212,7 @@ class InvariantViolated(SwiftwalError):
 class RelayedError(SwiftwalError):
     """An error passed on with the exit status its situation gives it rather
     than its kind's: a worker's final answer, which the call that asked
-    reports as its own (``swiftwal.commands.workers``), or restore-wal's
+    reports as its own (``swiftwal.adapters.workers``), or restore-wal's
     failure during targeted recovery (``EXIT_ABORT_RECOVERY``, see
     ``swiftwal.adapters.recovery_signals``).  It keeps the code, message and
     hint it was given."""

@@ -18,7 +18,7 @@ def test_a_worker_starts_without_structlog(tmp_path):
     config = tmp_path / "swiftwal.conf"
     config.write_text(f"STORAGE=file://{tmp_path}/store\nCACHE_DIR={tmp_path}/cache\n"
                       "LOG_FORMAT=json\n")
-    code = ("import sys; from swiftwal.commands import workers; workers.IDLE_SECONDS = 0; "
+    code = ("import sys; from swiftwal.adapters import workers; workers.IDLE_SECONDS = 0; "
             "from swiftwal import cli; "
             f"status = cli.main(['--config={config}', '--verbose', sys.argv[1]]); "
             "print(status, 'structlog' in sys.modules)")
@@ -33,8 +33,7 @@ def test_a_worker_starts_without_structlog(tmp_path):
 def test_the_installed_command_ends_a_fast_call_with_its_line_and_status(tmp_path):
     """``entry`` skips the interpreter's teardown after a fast-path call:
     what the call wrote must still be out, and its status must be kept."""
-    from swiftwal.adapters.spool import ArchiveSpool, fingerprint
-    from swiftwal.commands.archive_async import archive_spool_directory
+    from swiftwal.adapters.spool import ArchiveSpool, archive_spool_directory, fingerprint
     from swiftwal.config import load_settings
 
     wal = tmp_path / "pg_wal" / "000000010000000000000010"

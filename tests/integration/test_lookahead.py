@@ -14,7 +14,7 @@ from tests.support.cycle import wait_until
 from tests.support.swiftwal_cli import make_store, postgres_dir
 from tests.integration.test_bad_input import segment_bytes
 from tests.support.pg_cluster import make_reachable
-from tests.support.workers import wait_until_unlocked, worker_claimed
+from tests.support.workers import wait_until_unlocked, worker_claimed, worker_pid
 
 NAMES = [f"0000000100000000000000{n:02X}" for n in range(0x10, 0x16)]
 
@@ -64,24 +64,6 @@ def wait_for_worker(cache: str, kind: str = "archive", timeout: float = 60) -> N
         assert wait_until_unlocked(lock, deadline - time.monotonic()), "the worker did not exit"
 
 
-def wait_for_turns(lock: str, cache: str, turns: int = 2, timeout: float = 60) -> None:
-    """Until the worker holding ``lock`` has gone round its loop ``turns`` times
-    from now on, or has exited: each turn looks at the ``.ready`` marks, then
-    shows life by touching its lock (every HEARTBEAT_SECONDS).  The first touch
-    seen may end a turn that began before now; the next ends one that began
-    after it."""
-    deadline = time.monotonic() + timeout
-    seen = time.time_ns()
-    for _ in range(turns):
-        while (touched := os.stat(lock).st_mtime_ns) <= seen:
-            if wait_until_unlocked(lock, 0):
-                return  # gone idle: it can store nothing more
-            assert time.monotonic() < deadline, "the worker stopped showing life\n" + \
-                worker_logs(cache)
-            time.sleep(0.05)
-        seen = touched
-
-
 def worker_logs(cache: str) -> str:
     """Every worker's log under ``cache``, to explain a failed assertion."""
     text = []
@@ -93,9 +75,11 @@ def worker_logs(cache: str) -> str:
 
 
 def new_store(kind, tmp_path, swiftwal_bin, swift=None, **extra):
+    """A store whose worker keeps every record: no segment is marked .done
+    (test_done_marking.py), so that the records are there to look at."""
     cache = postgres_dir(tmp_path / "cache")
     store = make_store(kind, str(make_reachable(tmp_path / "store")), swiftwal_bin, swift,
-                       extra={"CACHE_DIR": cache, **extra})
+                       extra={"CACHE_DIR": cache, "ARCHIVE_MARK_DONE": "no", **extra})
     return store, cache
 
 
@@ -174,7 +158,7 @@ def test_no_record_without_a_stored_object(tmp_path, swift, swiftwal_bin):
 
 
 def test_a_wedged_worker_leaves_the_call_to_store_its_segment(tmp_path, swiftwal_bin):
-    from swiftwal.adapters.spool import ArchiveSpool
+    from swiftwal.adapters import workers
 
     store, cache = new_store("local", tmp_path, swiftwal_bin)
     wal = fake_pg_wal(tmp_path, NAMES[:2], ready=False)
@@ -182,9 +166,11 @@ def test_a_wedged_worker_leaves_the_call_to_store_its_segment(tmp_path, swiftwal
     wait_for_worker(cache)
     (directory,) = {os.path.dirname(p) for p in _files(os.path.join(cache, "archive"))
                     if p.endswith("worker.lock")}
-    spool = ArchiveSpool(directory)
-    with spool.worker_lock() as free:  # a worker that holds the lock and never answers
+    # A worker that holds the lock, takes the call and never answers.
+    with workers._Lock(os.path.join(directory, workers.LOCK)) as free:
         assert free
+        listener = workers._listen(directory)
+        os.chmod(os.path.join(directory, workers.SOCKET), 0o777)
         call = subprocess.Popen(["runuser", "-u", "postgres", "--", store.swiftwal_bin,
                                  f"--config={store.config_path}", "archive-wal",
                                  os.path.join(wal, NAMES[1])], cwd=str(tmp_path),
@@ -192,6 +178,7 @@ def test_a_wedged_worker_leaves_the_call_to_store_its_segment(tmp_path, swiftwal
         started = time.monotonic()
         assert call.wait(timeout=120) == 0, call.stderr.read()
         waited = time.monotonic() - started
+        listener.close()
     assert 9 < waited < 60, "it waits for a silent worker about SILENT_SECONDS, then does it"
     assert NAMES[1] in store.run("list-wal").stdout.split()
 
@@ -291,10 +278,12 @@ def test_a_worker_left_from_another_setting_stores_nothing_new(tmp_path, swiftwa
         fake_pg_wal(tmp_path, [NAMES[2]])
         store.run("archive-wal", os.path.join(wal, NAMES[2]), cwd=str(tmp_path),
                   extra_config=gzip_config)
-        wait_for_turns(old_worker, cache)  # the old worker had its chance to store it
     finally:
         os.unlink(os.path.join(str(tmp_path), "postmaster.pid"))
+    # The old worker plans once more after the server is gone, then exits:
+    # it had its chance to store the new segment.
     wait_for_worker(cache)
+    assert not worker_pid(old_worker)
     objects = set(os.listdir(os.path.join(store.location, "wal")))
     assert {f"{NAMES[0]}.zst", f"{NAMES[1]}.zst", f"{NAMES[2]}.gz"} <= objects
     assert f"{NAMES[2]}.zst" not in objects, worker_logs(cache)

@@ -15,12 +15,12 @@ from tests.integration.test_lookahead import (NAMES, _files, fake_pg_wal, new_st
 
 
 def _spool_files(cache: str) -> dict[str, str]:
-    """``{WAL name: path}`` of the fetched files (``NAME.<sha256>``)."""
+    """``{WAL name: path}`` of the fetched files (``NAME.<digest of the content>``)."""
     found = {}
     for root, _, files in os.walk(os.path.join(cache, "restore")):
         for name in files:
             wal_name, _, digest = name.partition(".")
-            if len(digest) == 64:
+            if len(wal_name) == 24 and len(digest) >= 16:
                 found[wal_name] = os.path.join(root, name)
     return found
 

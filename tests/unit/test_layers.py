@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "swiftwal"
 COMMANDS = PACKAGE / "commands"
 ADAPTERS = PACKAGE / "adapters"
 #: Modules under swiftwal/commands that are no command but what several share.
-SHARED = {"catalog", "context", "workers"}
+SHARED = {"catalog", "context", "fast_call"}
 #: A command's own modules besides its main one: check's --nagios plugin.
 PARTS = {"check_nagios": "check"}
 
