@@ -105,15 +105,18 @@ def ask(directory: str, wal_name: str, payload: str, options: list[str], command
     return _final(_exchange(connection, request))
 
 
-def note(directory: str, wal_name: str) -> None:
-    """Tell the worker, if one listens, about ``wal_name``; never waits."""
+def note(directory: str, wal_name: str) -> bool:
+    """Tell the worker, if one listens, about ``wal_name``; never waits.
+    Whether one listened."""
     connection = _connect(directory)
-    if connection is not None:
-        try:
-            connection.sendall(_line("note", wal_name, ""))
-        except OSError:
-            pass
-        connection.close()
+    if connection is None:
+        return False
+    try:
+        connection.sendall(_line("note", wal_name, ""))
+    except OSError:
+        pass
+    connection.close()
+    return True
 
 
 def listening(directory: str) -> bool:
@@ -125,12 +128,14 @@ def listening(directory: str) -> bool:
     return True
 
 
-def kick(options: list[str], command: str, wal_name: str) -> None:
-    """Start a worker and tell it about ``wal_name``; never waits for it."""
-    connection = start_worker(options, command)
+def kick(options: list[str], command: str, wal_name: str, want: bool = False,
+         cwd: str | None = None) -> None:
+    """Start a worker and tell it about ``wal_name`` (or, ``want``, ask it
+    for it); never waits for it."""
+    connection = start_worker(options, command, cwd)
     if connection is not None:
         try:
-            connection.sendall(_line("note", wal_name, ""))
+            connection.sendall(_line("want" if want else "note", wal_name, ""))
         except OSError:
             pass
         connection.close()
@@ -197,7 +202,8 @@ class _Reachable:
             os.close(self._fd)
 
 
-def start_worker(options: list[str], command: str) -> socket.socket | None:
+def start_worker(options: list[str], command: str,
+                 cwd: str | None = None) -> socket.socket | None:
     """A worker process running ``command`` with the caller's ``options``
     (``swiftwal.options``: on stdin, never as arguments); the call's end of
     its first connection, or None."""
@@ -210,7 +216,7 @@ def start_worker(options: list[str], command: str) -> socket.socket | None:
         worker = subprocess.Popen(
             [sys.executable, "-c", WORKER_START],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, pass_fds=(theirs.fileno(),),
+            start_new_session=True, pass_fds=(theirs.fileno(),), cwd=cwd,
             env={**os.environ, **WORKER_MALLOC, FD_VARIABLE: str(theirs.fileno())})
         worker.stdin.write(worker_command_line(command, options))
         worker.stdin.close()

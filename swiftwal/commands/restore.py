@@ -91,6 +91,7 @@ def run(ctx, args) -> int:
                                                  combiner)
     if command is not None:
         write_recovery_settings(args.directory, target, command)
+        _fetch_ahead(ctx, record, args.directory)
     ctx.log.info(events.RESTORE_COMPLETED, backup=str(record.key), directory=args.directory,
                  stored_bytes=stored_bytes, bytes=raw_bytes, target=target.describe(),
                  chain=[str(k) for k in record.chain],
@@ -169,6 +170,22 @@ def _unpack(storage, record, directory: str, key, encrypted: bool, spaces=()):
     from swiftwal.adapters.unpack import unpack_backup
 
     return unpack_backup(storage, record, directory, key, encrypted)
+
+
+def _fetch_ahead(ctx, record, directory: str) -> None:
+    """Start fetching the WAL recovery begins with while the server is not
+    started yet, into the spool its restore_command calls look in first
+    (``swiftwal.commands.restore_async``).  Only where those calls will find
+    it: the same settings (the config file the restore_command names) and
+    the same user (the spool is under the user's cache directory)."""
+    from swiftwal.adapters import workers
+
+    config_file = ctx.settings.config_file
+    if (not config_file or ctx.settings.integer("RESTORE_PREFETCH", 8) <= 0
+            or os.stat(directory).st_uid != os.geteuid()):
+        return
+    workers.kick(["--config=" + os.path.abspath(config_file)], "restore-worker",
+                 str(record.start_segment), want=True, cwd=directory)
 
 
 def swiftwal_executable() -> str:

@@ -84,8 +84,10 @@ def fast_restore(argv: list[str]) -> int | None:
         size = spool.serve(wal_name, path, temp)
         if size is None:
             return None
-    else:
-        workers.note(directory, wal_name)
+    elif not workers.note(directory, wal_name):
+        # Served what was fetched before the server started (``swiftwal
+        # restore``): a worker goes on from here.
+        workers.kick(call.options, "restore-worker", wal_name)
     return call.done(events.WAL_RESTORED, wal_name=wal_name, bytes=size, prefetched=True)
 
 
