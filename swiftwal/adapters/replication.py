@@ -18,6 +18,16 @@ whose messages say ``n`` (a new archive begins: its name and location),
 one COPY per tablespace, then one for the manifest (13 and later), without
 the two zero blocks that end a tar.  Last comes the end position.
 
+An incremental backup (17 and later) first sends the parent's
+``backup_manifest`` on the same connection: ``UPLOAD_MANIFEST`` answers with
+a COPY IN, the file goes up as COPY data, and ``BASE_BACKUP (INCREMENTAL)``
+then sends, for each relation file the manifest lists, only its changed
+blocks (an ``INCREMENTAL.``-named file), tablespaces included.  That is
+libpq's ``PQputCopyData``/``PQputCopyEnd`` (psycopg's ``PGconn.put_copy_data``
+/ ``put_copy_end``, what its ``Cursor.copy()`` does underneath): spoken here
+through the same ``PGconn`` as the rest, since a replication connection
+accepts no SQL and the high-level cursor would be a second way in.
+
 Connection: the ``-H``, ``-p``, ``-U`` given, else libpq's defaults and
 environment (``PGHOST``, ``PGPASSWORD``, ``PGPASSFILE``, ``PGSSLMODE``...),
 as for pg_basebackup; a password never appears in a command line.
@@ -37,6 +47,10 @@ from swiftwal.domain.lsn import Lsn
 NEW_PROTOCOL = 150000
 #: backup_manifest exists since PostgreSQL 13.
 MANIFEST_SINCE = 130000
+#: UPLOAD_MANIFEST and BASE_BACKUP's INCREMENTAL exist since PostgreSQL 17.
+INCREMENTAL_SINCE = 170000
+#: The pieces the parent's manifest goes up in (pg_basebackup sends 128 kB).
+COPY_CHUNK = 128 << 10
 
 
 class BaseBackupFailed(ToolFailed):
@@ -60,6 +74,8 @@ class BackupOptions:
     wal: bool = False  # -X fetch: the WAL the backup needs, inside base.tar
     manifest: bool = True
     max_rate: Optional[int] = None  # kB/s
+    #: The parent's backup_manifest (a file): only the blocks changed since it are sent
+    incremental: Optional[str] = None
 
 
 @attrs.frozen
@@ -138,6 +154,8 @@ def command(options: BackupOptions, server_version: int) -> str:
         if options.max_rate:
             words.append(f"MAX_RATE {int(options.max_rate)}")
         words.append("MANIFEST 'yes'" if options.manifest else "MANIFEST 'no'")
+        if options.incremental is not None:
+            words.append("INCREMENTAL")
         return "BASE_BACKUP (" + ", ".join(words) + ")"
     words = [f"LABEL {quote(options.label)}", "TABLESPACE_MAP"]
     if options.checkpoint == "fast":
@@ -181,6 +199,8 @@ class Connection:
         """The events of one base backup (see above); raises ``BaseBackupFailed``."""
         pq = self._pq
         version = self.server_version
+        if options.incremental is not None:
+            self.upload_manifest(options.incremental)
         self._send(command(options, version))
         start = self._rows(self._result())
         if not start or len(start[0]) < 2:
@@ -210,6 +230,32 @@ class Connection:
                 return
             if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
                 raise BaseBackupFailed(_text(result.error_message))
+
+    def upload_manifest(self, path: str) -> None:
+        """``UPLOAD_MANIFEST``: the backup_manifest file ``path``, which the next
+        ``BASE_BACKUP (INCREMENTAL)`` of this connection is based on.  The server
+        checks it (its checksum, its WAL ranges against the summaries it has):
+        ``BaseBackupFailed`` with what it said."""
+        if self.server_version < INCREMENTAL_SINCE:
+            raise ConfigError(f"incremental backups need PostgreSQL 17 or later; the server "
+                              f"runs PostgreSQL {self.server_version // 10000}")
+        pq = self._pq
+        with open(path, "rb") as manifest:
+            self._send("UPLOAD_MANIFEST")
+            result = self._result()
+            if result.status != pq.ExecStatus.COPY_IN:
+                raise BaseBackupFailed(_text(result.error_message)
+                                       or f"unexpected {result.status!r}")
+            try:
+                for chunk in iter(lambda: manifest.read(COPY_CHUNK), b""):
+                    self._conn.put_copy_data(chunk)
+                self._conn.put_copy_end()
+            except Exception:  # psycopg's OperationalError: the message is libpq's
+                raise BaseBackupFailed(_text(self._conn.error_message)) from None
+        while (result := self._conn.get_result()) is not None:
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                raise BaseBackupFailed(_text(result.error_message)
+                                       or f"unexpected {result.status!r}")
 
     def _copy_stream(self, spaces: Tuple[Tablespace, ...]) -> Iterator[object]:
         self._expect_copy(self._result())

@@ -14,6 +14,10 @@ makes the current stream raise, so a tablespace's object may be stored ahead
 of a failure, never the whole backup.  Memory stays bounded: at most two
 compressors' queues, and the manifest (a line per file) in memory up to
 ``MANIFEST_IN_MEMORY``, in a temporary file beyond.
+
+An incremental backup (``options.incremental``, the parent's manifest) goes
+the same way: the server sends the changed blocks of each relation file as
+``INCREMENTAL.`` files inside the same archives, one per tablespace.
 """
 from __future__ import annotations
 
@@ -103,7 +107,7 @@ def _backup_options(options: BasebackupOptions) -> replication.BackupOptions:
     return replication.BackupOptions(
         label=options.label or "swiftwal", checkpoint=options.checkpoint,
         wal=options.wal_method == "fetch", manifest=options.manifest,
-        max_rate=options.max_rate)
+        max_rate=options.max_rate, incremental=options.incremental)
 
 
 class _ArchiveWriter:

@@ -9,7 +9,8 @@ stored manifest fetched into a private file, before anything is uploaded;
 Each refusal says why in one line; ``--incremental=auto`` takes a full backup
 instead, saying so.  A cluster with tablespaces streams over the
 replication protocol instead, one object per tablespace
-(``swiftwal.adapters.tablespace_backup``)."""
+(``swiftwal.adapters.tablespace_backup``), an incremental backup too: the
+parent's manifest goes up first on the same connection (``UPLOAD_MANIFEST``)."""
 from __future__ import annotations
 
 import datetime
@@ -98,9 +99,11 @@ def _run(ctx, args, workdir) -> int:
         wal_method="fetch" if args.xlog else "none", pg_bin_dir=postgres.bin_dir(ctx.settings),
         max_rate=max_rate)
 
+    # asked once (psql, best effort): pg_basebackup's own refusal says so otherwise
+    spaces = has_tablespaces(options)
     parent = None
     if workdir is not None:
-        parent = _plan_incremental(ctx, storage, options, args, secret, workdir)
+        parent = _plan_incremental(ctx, storage, options, args, secret, workdir, spaces)
         if parent is not None:
             options = attrs.evolve(options, incremental=_manifest_file(workdir))
             if ctx.verbose:
@@ -138,7 +141,7 @@ def _run(ctx, args, workdir) -> int:
 
     tablespaces = ()
     try:
-        if has_tablespaces(options):
+        if spaces:
             stored, result, tablespaces = _with_tablespaces(options, codec, key, upload_as,
                                                             progress, manifest.write)
         else:
@@ -153,8 +156,6 @@ def _run(ctx, args, workdir) -> int:
         progress.close()
     if result.system_identifier:
         ensure_cluster_identity(storage, result.system_identifier, result.pg_version)
-    if tablespaces:  # BASE_BACKUP took them all: a full backup, whatever was asked
-        parent = None
     stored_manifest = _store_manifest(storage, key, codec, secret, manifest)
     label = parse_backup_label(result.backup_label_text)
     segment_size = infer_segment_size(label)
@@ -201,12 +202,13 @@ def _manifest_file(workdir: str) -> str:
     return os.path.join(workdir, "parent.backup_manifest")
 
 
-def _plan_incremental(ctx, storage, options, args, secret, workdir):
+def _plan_incremental(ctx, storage, options, args, secret, workdir, tablespaces: bool):
     """The backup a new incremental one is based on, checked, its manifest fetched
     into ``workdir``; None when ``--incremental=auto`` falls back to a full backup.
     Raises, before anything is uploaded, the refusal that says why not."""
     try:
-        return _incremental_parent(storage, options, args, secret, _manifest_file(workdir))
+        return _incremental_parent(storage, options, args, secret, _manifest_file(workdir),
+                                   tablespaces)
     except _FALL_BACK as exc:
         if args.incremental != "auto":
             raise
@@ -214,9 +216,11 @@ def _plan_incremental(ctx, storage, options, args, secret, workdir):
         return None
 
 
-def _incremental_parent(storage, options, args, secret, manifest_path: str):
+def _incremental_parent(storage, options, args, secret, manifest_path: str,
+                        tablespaces: bool):
+    """``tablespaces``: the backup speaks the replication protocol itself, so
+    no pg_basebackup is needed."""
     from swiftwal.adapters import manifests, verification
-    from swiftwal.adapters.basebackup import has_tablespaces
     from swiftwal.commands import catalog
     from swiftwal.domain.chains import INCREMENTAL_SINCE, chain_of, choose_parent
 
@@ -226,8 +230,8 @@ def _incremental_parent(storage, options, args, secret, manifest_path: str):
     if facts.major < INCREMENTAL_SINCE:
         raise errors.ConfigError(f"incremental backups need PostgreSQL {INCREMENTAL_SINCE} or "
                                  f"later; the server runs PostgreSQL {facts.major}", hint=hint)
-    client = postgres.basebackup_major(server)
-    if client < INCREMENTAL_SINCE:
+    client = None if tablespaces else postgres.basebackup_major(server)
+    if client is not None and client < INCREMENTAL_SINCE:
         where = f"in {server.bin_dir}" if server.bin_dir else "on PATH"
         raise errors.ConfigError(f"incremental backups need pg_basebackup {INCREMENTAL_SINCE} "
                                  f"or later; the one {where} is of PostgreSQL {client}",
@@ -238,9 +242,6 @@ def _incremental_parent(storage, options, args, secret, manifest_path: str):
                                  hint="ALTER SYSTEM SET summarize_wal = on; SELECT "
                                       "pg_reload_conf(); then take a full backup to base "
                                       "incremental ones on")
-    if has_tablespaces(options):
-        raise errors.ConfigError("incremental backups of a cluster with tablespaces are not "
-                                 "supported", hint=hint)
     from_key = BackupKey.parse(args.from_key) if args.from_key is not None else None
     backups = catalog.load_backups(storage)
     parent = choose_parent(backups, facts.timeline, facts.system_identifier, from_key)
@@ -316,10 +317,6 @@ def _with_tablespaces(options, codec: str, key: BackupKey, upload_as, progress,
                       on_manifest=None):
     """Every tablespace's archive in an object of its own, the data directory's last."""
     from swiftwal.adapters.tablespace_backup import run_tablespace_backup
-
-    if getattr(options, "incremental", None) is not None:
-        raise errors.ConfigError("incremental backups of a cluster with tablespaces are not "
-                                 "supported yet", hint="take a full backup")
 
     def consume(tablespace, stream):
         name = (layout.backup_data_name(key, codec) if tablespace.oid is None
