@@ -22,7 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.pg_cluster import PgCluster, make_reachable  # noqa: E402
 from tests.support.swift_server import SwiftServer  # noqa: E402
-from tests.support.workers import wait_until_unlocked, worker_pid  # noqa: E402
+from bench_restore import Archives, part_first_restore, part_standby  # noqa: E402
+from bench_targets import report  # noqa: E402
+from bench_workers import Workers, part_idle_worker  # noqa: E402
 
 SWIFTWAL = os.environ.get("SWIFTWAL_BIN", "/opt/swiftwal/venv/bin/swiftwal")
 #: Another installed swiftwal (an earlier version) timed in the same run, beside SWIFTWAL,
@@ -62,6 +64,7 @@ class Tools:
     def __init__(self, work: Path, swift: SwiftServer, cluster: PgCluster | None):
         self.work, self.swift, self.cluster = work, swift, cluster
         self.cache = give(work / "cache")
+        self.workers = Workers(work, self.cache, [SWIFTWAL, BASELINE])
 
     def swiftwal_config(self, kind: str, binary: str = SWIFTWAL, **extra) -> str:
         lines = {"CACHE_DIR": str(self.cache), **extra}
@@ -111,25 +114,29 @@ def median_ms(values):
     return round(statistics.median(values) * 1000, 1)
 
 
-def timed(argv_shell: str, cwd: str) -> float:
+def timed(argv_shell: str, cwd: str, ok: tuple = (0,)) -> float:
+    """Seconds ``argv_shell`` took, run as postgres in ``cwd``; an exit status not in ``ok``
+    raises."""
     started = time.monotonic()
     result = subprocess.run([*RUNUSER, "sh", "-c", argv_shell], cwd=cwd, capture_output=True,
                             text=True, env={"PATH": os.environ["PATH"]})
     elapsed = time.monotonic() - started
-    if result.returncode != 0:
+    if result.returncode not in ok:
         raise RuntimeError(f"{argv_shell[:80]} exited {result.returncode}: {result.stderr[-600:]}")
     return elapsed
 
 
 def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) -> None:
-    """Median wall time of single archive calls on distinct segments (idle server)."""
+    """Median wall time of single archive calls on distinct segments (idle server).
+
+    Every swiftwal worker of the run is stopped before each sample, of any tool: no call
+    finds one left over from an earlier call, and no tool is timed beside one.  The
+    "worker running" rows are the exception they name: an archive-wal of another segment
+    into the same store, just before, has started the worker the timed call finds."""
     plain = give(tools.work / "one-call")
     give(plain / "archive_status")  # empty: look-ahead (swiftwal's, WAL-E's) has nothing to do
-    sample = []
-    for seg in segments[:calls]:
-        shutil.copy(seg, plain / seg.name)
-        shutil.chown(plain / seg.name, "postgres", "postgres")
-        sample.append(plain / seg.name)
+    sample = [_owned_copy(seg, plain) for seg in segments[:calls]]
+    primers = [_owned_copy(seg, plain) for seg in segments[calls:2 * calls]]
     contenders = {
         "cp floor": lambda: (lambda p: f"cp {p} {give(tools.work / 'cp-dest')}/"),
         "swiftwal (swift, zstd)": lambda: _swiftwal_push(tools, "swift", "zstd"),
@@ -139,13 +146,15 @@ def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) ->
         "pgBackRest archive-push (gz, sync)": lambda: _pgbr_push(tools, "gz"),
         "WAL-E wal-push": lambda: _wale_push(tools),
     }
+    warm = {f"swiftwal ({kind}, zstd, worker running)":
+            (lambda kind=kind: _swiftwal_push(tools, kind, "zstd")) for kind in ("swift", "local")}
     if BASELINE:
         contenders["swiftwal baseline (swift, zstd)"] = \
             lambda: _swiftwal_push(tools, "swift", "zstd", BASELINE)
         contenders["swiftwal baseline (local, zstd)"] = \
             lambda: _swiftwal_push(tools, "local", "zstd", BASELINE)
     commands = {}
-    for name, make in contenders.items():
+    for name, make in {**contenders, **warm}.items():
         try:
             command = make()
         except Exception as exc:  # a peer that cannot run here is reported, not fatal
@@ -158,12 +167,21 @@ def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) ->
     for index, seg in enumerate(sample):
         order = order[1:] + order[:1]  # rotate so no tool always runs first
         for name in order:
+            tools.workers.stop()
+            if name in warm:
+                if index >= len(primers):
+                    continue
+                timed(commands[name](primers[index]), str(plain))
             times[name].append(timed(commands[name](seg), str(plain)))
+    tools.workers.stop()
     for name in commands:
-        rows.append(("one archive call, median ms", name, median_ms(times[name])))
+        if times[name]:
+            rows.append(("one archive call, median ms", name, median_ms(times[name]),
+                         f"({len(times[name])} calls)" if name in warm else ""))
     # The same segments fetched back, each into a directory of its own: a
     # single restore_command call on an idle server, nothing fetched ahead.
-    fetch = {name: command for name, command in commands.items() if name != "cp floor"}
+    fetch = {name: command for name, command in commands.items()
+             if name != "cp floor" and name not in warm}
     times = {name: [] for name in fetch}
     for index, seg in enumerate(sample):
         order = order[1:] + order[:1]
@@ -172,26 +190,20 @@ def part_one_call(tools: Tools, segments: list[Path], calls: int, rows: list) ->
             give(alone / "pg_wal")
             argv = fetch[name](seg).rsplit(" ", 1)[0].replace("archive-wal", "restore-wal")
             argv = argv.replace("archive-push", "archive-get").replace("wal-push", "wal-fetch")
+            # A swiftwal call's prefetch worker goes on fetching the following segments
+            # for a recovery that will never ask: the next sample would be timed beside it.
+            tools.workers.stop()
             times[name].append(timed(f"{argv} {seg.name} {alone}/pg_wal/RECOVERYXLOG", str(alone)))
-            if name.startswith("swiftwal"):
-                # Its prefetch worker goes on fetching the 8 following segments for
-                # a recovery that will never ask: the next samples, of every tool,
-                # would be timed beside it.
-                _stop_prefetch_workers(tools.cache)
+    tools.workers.stop()
     for name in fetch:
         label = name.replace("archive-push", "archive-get").replace("wal-push", "wal-fetch")
         rows.append(("one restore call, median ms", label, median_ms(times[name])))
 
 
-def _stop_prefetch_workers(cache: Path) -> None:
-    """SIGTERM each swiftwal prefetch worker under ``cache`` and wait until it is gone."""
-    import signal
-
-    for lock in cache.glob("restore/*/worker.lock"):
-        pid = worker_pid(str(lock))
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-        wait_until_unlocked(str(lock), 30)
+def _owned_copy(segment: Path, directory: Path) -> Path:
+    shutil.copy(segment, directory / segment.name)
+    shutil.chown(directory / segment.name, "postgres", "postgres")
+    return directory / segment.name
 
 
 def _swiftwal_push(tools, kind, codec, binary=SWIFTWAL):
@@ -213,8 +225,11 @@ def _wale_push(tools):
     return lambda p: f"{script} wal-push {p}"
 
 
-def part_backlog(tools: Tools, cluster: PgCluster, count: int, rows: list) -> None:
-    """Segments per second when PostgreSQL's own archiver drains ``count`` .ready files."""
+def part_backlog(tools: Tools, cluster: PgCluster, count: int, rows: list,
+                 run: str = "", index: int = 0) -> tuple[dict, list[str]]:
+    """Segments per second when PostgreSQL's own archiver drains ``count`` .ready files;
+    ``run`` names the run in the rows when the part is repeated, the ``index``-th, which
+    starts with the ``index``-th tool, so that no tool always drains first."""
     status = cluster.data_dir / "pg_wal" / "archive_status"
     contenders = {
         "swiftwal (swift, zstd, look-ahead)": (
@@ -233,34 +248,44 @@ def part_backlog(tools: Tools, cluster: PgCluster, count: int, rows: list) -> No
             f"{tools.work / 'cp-backlog'}/{{name}} {{dest}}"),
     }
     fetchers = {}
+    speed_rows: list = []
     cpu_rows: list = []
-    for name, (make, push, fetch) in contenders.items():
+    names = list(contenders)
+    for name in names[index % len(names):] + names[:index % len(names)]:
+        make, push, fetch = contenders[name]
         try:
             base = make()
         except Exception as exc:
-            rows.append(("backlog", name, f"unavailable: {exc}"[:90]))
+            rows.append((f"backlog{run}", name, f"unavailable: {exc}"[:90]))
             continue
         command = f"{base} {push}"
         fetchers[name] = f"{base} {fetch}"
-        names = _reset_backlog(cluster, status, count)
+        segments = _reset_backlog(cluster, status, count)
         cluster.configure({"archive_command": command})
-        started, cpu_before = time.monotonic(), busy_cpu_seconds()
+        started, busy_before, cpu_before = time.monotonic(), busy_cpu_seconds(), run_cpu_seconds()
         cluster.reload()
         deadline = started + 600
-        while not all((status / f"{n}.done").exists() for n in names):
+        while not all((status / f"{n}.done").exists() for n in segments):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name}: backlog not drained in 600 s")
             time.sleep(0.02)
-        elapsed, cpu = time.monotonic() - started, busy_cpu_seconds() - cpu_before
+        elapsed, busy = time.monotonic() - started, busy_cpu_seconds() - busy_before
+        cpu = busy if cpu_before is None else run_cpu_seconds() - cpu_before
         cluster.configure({"archive_command": "false"})
         cluster.reload()
-        rows.append(("backlog, segments/s", name, round(len(names) / elapsed, 1)))
-        cpu_rows.append(("backlog, machine CPU ms per segment (busy share)", name,
-                         f"{cpu / len(names) * 1000:.1f} ({cpu / elapsed / os.cpu_count():.0%})"))
-    rows.extend(cpu_rows)
-    rows.append(("backlog, segments/s", "ceiling: raw parallel PUTs (swiftclient, 4 threads)",
-                 _raw_puts(tools, [cluster.data_dir / "pg_wal" / n for n in names])))
-    return fetchers, names
+        tools.workers.stop()  # the next tool is not timed beside this one's idle worker
+        speed_rows.append((f"backlog{run}, segments/s", name, round(len(segments) / elapsed, 1)))
+        cpu_rows.append((f"backlog{run}, CPU ms per segment", name,
+                         round(cpu / len(segments) * 1000, 1),
+                         f"({'machine' if cpu_before is None else 'run'}; machine busy "
+                         f"{busy / elapsed / os.cpu_count():.0%})"))
+    order = {name: position for position, name in enumerate(names)}
+    rows.extend(sorted(speed_rows, key=lambda row: order[row[1]]))
+    rows.extend(sorted(cpu_rows, key=lambda row: order[row[1]]))
+    rows.append((f"backlog{run}, segments/s",
+                 "ceiling: raw parallel PUTs (swiftclient, 4 threads)",
+                 _raw_puts(tools, [cluster.data_dir / "pg_wal" / n for n in segments])))
+    return fetchers, segments
 
 
 def busy_cpu_seconds() -> float:
@@ -269,6 +294,39 @@ def busy_cpu_seconds() -> float:
     with open("/proc/stat") as stat:
         ticks = [int(v) for v in stat.readline().split()[1:]]
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # idle, iowait
+
+
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+RUN_GROUP = CPUACCT / f"swiftwal-bench-{os.getpid()}"
+
+
+def enter_run_group() -> bool:
+    """Put this process, and so everything it starts from now on (Swift, PostgreSQL, each
+    tool and the workers they leave behind, which keep their group whatever sessions they
+    make), into a cpuacct group of its own: on a machine shared with other work, the
+    machine's busy time counts that work too.  False where there is no cgroup v1 cpuacct."""
+    try:
+        RUN_GROUP.mkdir()
+        (RUN_GROUP / "cgroup.procs").write_text(str(os.getpid()))
+        return True
+    except OSError:
+        return False
+
+
+def leave_run_group() -> None:
+    try:
+        (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
+        RUN_GROUP.rmdir()  # refused while a process of the run is left: it is kept then
+    except OSError:
+        pass
+
+
+def run_cpu_seconds() -> float | None:
+    """CPU time of every process of the run so far, or None outside a run group."""
+    try:
+        return int((RUN_GROUP / "cpuacct.usage").read_text()) / 1e9
+    except OSError:
+        return None
 
 
 def _raw_puts(tools: Tools, paths: list[Path]) -> float:
@@ -309,6 +367,8 @@ def part_feed(tools: Tools, fetchers: dict, names: list[str], rows: list) -> Non
         except RuntimeError as exc:
             rows.append(("recovery feed, segments/s", label, f"failed: {exc}"[:90]))
             continue
+        finally:
+            tools.workers.stop()  # fetching ahead past the end, for nobody
         rows.append(("recovery feed, segments/s", label,
                      round(len(names) / (time.monotonic() - started), 1)))
 
@@ -347,14 +407,16 @@ def part_compression(segments: list[Path], rows: list) -> None:
                      f"ratio {raw / stored:.2f}, {raw / cpu / 1e6:.0f} MB/s CPU"))
 
 
-WAL_PARTS = ("compression", "one", "backlog", "feed")
+WAL_PARTS = ("compression", "one", "backlog", "feed", "first-restore", "standby", "idle")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--backlog", type=int, default=64)
-    parser.add_argument("--parts", default="compression,one,backlog,feed,backup,prune")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="how many times the backlog part runs (each run's ratios shown)")
+    parser.add_argument("--parts", default=",".join((*WAL_PARTS, "backup", "prune")))
     parser.add_argument("--scale", type=int, default=100,
                         help="pgbench scale of the backup and incremental parts' database "
                              "(100: about 1.5 GB)")
@@ -362,16 +424,21 @@ def main() -> int:
     parser.add_argument("--prune-backups", type=int, default=1000)
     args = parser.parse_args()
     parts = args.parts.split(",")
+    if args.calls < 2 or args.runs < 1:
+        parser.error("--calls must be 2 or more, --runs 1 or more")
+    runs = [""] if args.runs == 1 else [f" (run {k} of {args.runs})"
+                                        for k in range(1, args.runs + 1)]
     work = make_reachable(tempfile.mkdtemp(prefix="swiftwal-bench-"))
     swift = None
     clusters: list = []
     rows: list = []
     load = os.getloadavg()
+    grouped = enter_run_group()
     try:
         if any(part in parts for part in (*WAL_PARTS, "backup")):
             swift = SwiftServer.start(work / "swift")
         if any(part in parts for part in WAL_PARTS):
-            _wal_parts(work, swift, parts, args, rows, clusters)
+            _wal_parts(work, swift, parts, args, runs, rows, clusters)
         if "backup" in parts:
             from bench_backup import part_backup
 
@@ -392,15 +459,24 @@ def main() -> int:
         if swift is not None:
             swift.stop()
         shutil.rmtree(work, ignore_errors=True)
+        leave_run_group()
     print(f"\nload average before {load[0]:.1f}, after {load_after[0]:.1f} "
-          f"({os.cpu_count()} CPUs); PostgreSQL 15, local single-node Swift")
+          f"({os.cpu_count()} CPUs); PostgreSQL 15, local single-node Swift; CPU per segment "
+          + ("of this run's processes (a cpuacct group)" if grouped else "of the whole machine"))
     width = max(len(r[1]) for r in rows)
-    for part, name, value in rows:
-        print(f"| {part} | {name:<{width}} | {value} |")
+    for part, name, value, *note in rows:
+        shown = " ".join(str(v) for v in (value, *note) if v != "")
+        print(f"| {part} | {name:<{width}} | {shown} |")
+    targets = report(rows, runs)
+    if targets:
+        print("\nIssue 16's targets, swiftwal over its peer in this run:\n")
+        print("| target | figures | bound | verdict |\n|---|---|---|---|")
+        for line in targets:
+            print("| " + " | ".join(line) + " |")
     return 0
 
 
-def _wal_parts(work: Path, swift: SwiftServer, parts: list, args, rows: list,
+def _wal_parts(work: Path, swift: SwiftServer, parts: list, args, runs: list, rows: list,
                clusters: list) -> None:
     cluster = PgCluster.init(work / "pg", settings={
         "wal_level": "replica", "archive_mode": "on", "archive_command": "false",
@@ -426,9 +502,22 @@ def _wal_parts(work: Path, swift: SwiftServer, parts: list, args, rows: list,
     if "one" in parts:
         part_one_call(tools, copies, args.calls, rows)
     if "backlog" in parts or "feed" in parts:
-        fetchers, names = part_backlog(tools, cluster, args.backlog, rows)
+        for index, run in enumerate(runs if "backlog" in parts else [""]):
+            fetchers, names = part_backlog(tools, cluster, args.backlog, rows, run, index)
         if "feed" in parts:
             part_feed(tools, fetchers, names, rows)
+    if "idle" in parts:
+        plain = give(work / "idle")
+        give(plain / "archive_status")
+        part_idle_worker(tools, lambda command: timed(command, str(plain)),
+                         [_owned_copy(seg, plain) for seg in copies[-2:]], 10.0, rows)
+    if "first-restore" in parts or "standby" in parts:
+        archives = Archives(work, lambda c: Tools(work, swift, c), as_postgres)
+        clusters.append(archives.cluster)
+        if "first-restore" in parts:
+            part_first_restore(archives, timed, min(args.calls, 5), rows)
+        if "standby" in parts:
+            part_standby(archives, timed, args.calls, rows)
 
 
 if __name__ == "__main__":

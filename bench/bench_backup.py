@@ -67,7 +67,7 @@ def measured(shell: str, cwd: str = "/", env: dict | None = None) -> tuple[float
     return elapsed, peak[0] / 1024
 
 
-def _fresh(work: Path, name: str) -> Path:
+def fresh_dir(work: Path, name: str) -> Path:
     path = work / f"{name}-{uuid.uuid4().hex[:8]}"
     path.mkdir(mode=0o700)
     shutil.chown(path, "postgres", "postgres")
@@ -126,11 +126,11 @@ def _run_all(tools, work: Path, cluster: PgCluster, size: int, rows: list) -> No
                      f"{size / seconds / 1e6:.0f} MB/s ({rss:.0f} MiB)"))
 
     # Pipe limits first: the local file also feeds the restore limit.
-    local = _fresh(work, "limit") / "base.tar.zst"
+    local = fresh_dir(work, "limit") / "base.tar.zst"
     record("limit: pg_basebackup -Ft -X fetch | zstd -T0 > /dev/null", measured,
            f"{pg_bin}/pg_basebackup {conn} -c fast -Ft -X fetch -D - | zstd -q -T0 > /dev/null")
     measured(f"{pg_bin}/pg_basebackup {conn} -c fast -Ft -X fetch -D - | zstd -q -T0 > {local}")
-    target = _fresh(work, "untar")
+    target = fresh_dir(work, "untar")
     record("limit: zstd -d | tar -x (local file)", measured,
            f"zstd -q -d -c {local} | tar -x -C {target}")
     shutil.rmtree(target, ignore_errors=True)
@@ -138,7 +138,7 @@ def _run_all(tools, work: Path, cluster: PgCluster, size: int, rows: list) -> No
     base = tools.swiftwal_config("swift", COMPRESSION="zstd")
     record("swiftwal backup --xlog (swift, zstd)", measured,
            f"{base} backup --xlog -c fast -H {cluster.socket_dir} -p {cluster.port} -U postgres")
-    target = _fresh(work, "swiftwal-restore")
+    target = fresh_dir(work, "swiftwal-restore")
     record("swiftwal restore (swift, zstd)", measured,
            f"{base} restore --no-recovery-settings latest {target}")
     shutil.rmtree(target, ignore_errors=True)
@@ -147,7 +147,7 @@ def _run_all(tools, work: Path, cluster: PgCluster, size: int, rows: list) -> No
     record("swiftwal backup --xlog (local, zstd)", measured,
            f"{local_base} backup --xlog -c fast -H {cluster.socket_dir} -p {cluster.port} "
            f"-U postgres")
-    target = _fresh(work, "swiftwal-restore")
+    target = fresh_dir(work, "swiftwal-restore")
     record("swiftwal restore (local, zstd)", measured,
            f"{local_base} restore --no-recovery-settings latest {target}")
     shutil.rmtree(target, ignore_errors=True)
@@ -160,7 +160,7 @@ def _run_all(tools, work: Path, cluster: PgCluster, size: int, rows: list) -> No
         cluster.reload()
         record("pgBackRest backup (posix, zst, 2 processes)", measured,
                f"{pgbr} --type=full --start-fast backup")
-        target = _fresh(work, "pgbr-restore")
+        target = fresh_dir(work, "pgbr-restore")
         record("pgBackRest restore (posix, zst, 2 processes)", measured,
                f"{pgbr} --pg1-path={target} restore")
         shutil.rmtree(target, ignore_errors=True)
@@ -175,7 +175,7 @@ def _run_all(tools, work: Path, cluster: PgCluster, size: int, rows: list) -> No
         try:
             record("WAL-E backup-push --while-offline", measured,
                    f"{wale} backup-push --while-offline {cluster.data_dir}")
-            target = _fresh(work, "wale-restore")
+            target = fresh_dir(work, "wale-restore")
             record("WAL-E backup-fetch", measured, f"{wale} backup-fetch {target} LATEST")
             shutil.rmtree(target, ignore_errors=True)
         finally:
