@@ -152,7 +152,13 @@ def test_create_only_never_replaces(store, size):
 
 
 @pytest.mark.parametrize("size", [100, BIG])
-def test_create_only_race_has_exactly_one_winner(store, size):
+def test_create_only_race_stores_the_content_of_a_put_told_success(store, size):
+    """Of two overlapping create-only puts, at least one succeeds and the name
+    holds a successful one's content; the local directory tells exactly one,
+    Swift may tell both (it checks If-None-Match when a PUT arrives, not when
+    it commits: docs/layout.md), and then the replaced upload's large-object
+    segments stay until the name is overwritten."""
+    replaced = False
     for round_ in range(3):
         name = f"race/{round_}"
         barrier = threading.Barrier(2)
@@ -173,11 +179,15 @@ def test_create_only_race_has_exactly_one_winner(store, size):
         for t in threads:
             t.join()
         winners = [i for i, r in outcome.items() if not isinstance(r, AlreadyExists)]
-        assert len(outcome) == 2 and len(winners) == 1, outcome
-        assert read_all(store, name) == payload(size, seed=winners[0])
-        assert store.stat(name).metadata == {"writer": str(winners[0])}
+        assert len(outcome) == 2 and winners, outcome
+        assert len(winners) == 1 or not isinstance(store, LocalStorage), outcome
+        replaced |= len(winners) == 2
+        holder = int(store.stat(name).metadata["writer"])
+        assert holder in winners
+        assert read_all(store, name) == payload(size, seed=holder)
     store.delete([f"race/{i}" for i in range(3)])
-    assert raw_names(store) == []
+    left = raw_names(store)
+    assert left == [] or (replaced and all(n.startswith(".segments/race/") for n in left)), left
 
 
 def test_metadata_round_trips_and_is_replaced_on_overwrite(store):

@@ -133,10 +133,14 @@ class Storage(Protocol):
 
         The object becomes visible only complete: an interrupted put leaves no
         object under ``name`` (the previous one, if any, stays).  With
-        ``create_only`` an existing object raises ``AlreadyExists`` and is left
-        untouched, also when two writers race.  Streams of unknown ``size`` and
-        of any length are accepted (large objects are split by the adapter).
-        Returns the stored object's info (size and metadata as stored, and
+        ``create_only`` an object that exists when the put starts raises
+        ``AlreadyExists`` and is left untouched.  Of create-only puts of one
+        name that overlap, at least one succeeds and the name holds the
+        content of one that succeeded (a put told ``AlreadyExists`` stored
+        nothing); the local directory tells exactly one, Swift may tell
+        several, the last to arrive holding the name (docs/layout.md).
+        Streams of unknown ``size`` and of any length are accepted (large
+        objects are split by the adapter).  Returns the stored object's info (size and metadata as stored, and
         the content's ``sha256``).  Bad names or metadata raise ``InvalidInput``
         (see ``check_name`` and ``check_metadata``); a stream that raises makes
         ``put`` raise that same exception.  If ``size`` is given, a stream of

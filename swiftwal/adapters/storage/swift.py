@@ -38,7 +38,7 @@ from swiftwal.adapters.storage.swift_segments import (
 from swiftwal.adapters.storage.swift_settings import SwiftSettings
 from swiftwal.adapters.storage.swift_upload import CHUNK, BufferBody, Source, Stored, Window
 from swiftwal.adapters.storage.swift_wire import (
-    AFTER_SEGMENTS, SEGMENTS, TOKEN_HEADER, Reader, info_from_headers, info_from_listing,
+    AFTER_SEGMENTS, SEGMENTS, Reader, info_from_headers, info_from_listing,
     multipart_delete, segment_owner)
 from swiftwal.domain.errors import (
     AlreadyExists, IntegrityError, InvalidInput, StorageError, SwiftwalError)
@@ -79,20 +79,15 @@ class SwiftStorage(SwiftSession):
         if size is not None and size < 0:
             raise InvalidInput(f"negative size for {name}")
         headers = {f"X-Object-Meta-{k}": v for k, v in meta.items()}
-        token = uuid.uuid4().hex
         if create_only:
             headers["If-None-Match"] = "*"
-            headers[TOKEN_HEADER] = token
         source = Source(stream, name, size)
         try:
             with self._translating(f"put {name}"):
-                started = time.monotonic()
                 # Whether it fits one PUT is found out by holding its beginning:
                 # a probably large stream is not held beyond one segment buffer.
                 look_ahead = min(self._buffer, SEGMENT_BUFFER) if expect_large else self._buffer
                 info = self._put(name, source, headers, size, look_ahead)
-                if create_only:
-                    self._confirm_winner(name, token, info, time.monotonic() - started)
         except BaseException:
             self.close()  # a half-sent request leaves the connection unusable
             if source.failure is not None:
@@ -199,33 +194,13 @@ class SwiftStorage(SwiftSession):
     def _segment_expiry(self) -> int:
         return self.settings.segment_expiry or SEGMENT_EXPIRY
 
-    def _confirm_winner(self, name: str, token: str, stored: "Stored",
-                        duration: float) -> None:
-        """Swift checks ``If-None-Match`` when a PUT arrives, not when it commits:
-        two overlapping create-only uploads can both be told 201, and the later
-        one replaces the other.  Each carries a token; only the one whose token
-        is stored has won, the other gets ``AlreadyExists`` (and drops its
-        segments).  A rival that passed the check is still in flight at most
-        about as long as our own upload took, so we wait that long (times
-        ``race_settle``, at most 2 s) before looking.  A slower rival can still
-        replace the object: the window narrows, it does not close.
-        """
-        if self._settle > 0:
-            time.sleep(min(duration * self._settle, 2.0))
-        try:
-            headers = self._conn().head_object(self.container, name)
-        except Exception as exc:
-            if status(exc) == 404:  # deleted since: we did store it
-                return
-            raise
-        if headers.get(TOKEN_HEADER) != token:
-            with contextlib.suppress(Exception):
-                for segment in stored.segments:
-                    self._conn().delete_object(self.container, segment)
-            raise AlreadyExists(f"{name} already exists in {self._where} (concurrent upload)")
-
     def _raise_if_exists(self, exc: BaseException, name: str, headers: dict) -> None:
-        # 412: it existed when our PUT arrived; 409: a newer upload committed first.
+        """Create-only as Swift offers it (docs/layout.md): ``If-None-Match: *``
+        is checked when a PUT arrives, not when it commits, so overlapping
+        uploads of one name can all be told 201, and the one that reached the
+        proxy last (the newest timestamp) holds the name.  412: the object
+        existed when our PUT arrived; 409: something newer (a deletion) did.
+        An upload told either stored nothing.  Nothing waits to find out more."""
         if status(exc) == 412 or (status(exc) == 409 and "If-None-Match" in headers):
             raise AlreadyExists(f"{name} already exists in {self._where}") from None
 

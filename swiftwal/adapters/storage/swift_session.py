@@ -27,8 +27,7 @@ class SwiftSession:
     """Connections to one Swift container (one per thread) and what the cluster allows."""
 
     def __init__(self, settings: SwiftSettings, *, listing_page_size: int = 10000,
-                 buffer_size: int = 32 << 20, race_settle: float = 1.0,
-                 token_cache=None) -> None:
+                 buffer_size: int = 32 << 20, token_cache=None) -> None:
         if not settings.container:
             raise ConfigError("no swift container configured", hint="set CONTAINER")
         if "/" in settings.container:
@@ -38,7 +37,6 @@ class SwiftSession:
         self._where = settings.describe()
         self._page = listing_page_size
         self._buffer = buffer_size
-        self._settle = race_settle
         self._local = threading.local()
         self._info: dict | None = None
         self._container_ready = False

@@ -15,7 +15,8 @@ SEGMENTS = ".segments/"
 # Every ".segments/..." name sorts before this one: a listing can jump over them all.
 AFTER_SEGMENTS = ".segments0"
 _META = "x-object-meta-"
-#: Header naming the create-only upload that wrote an object (see ``SwiftStorage.put``).
+#: Header that named the create-only upload of objects written by earlier releases,
+#: which waited to compare it; never shown as metadata.
 TOKEN_HEADER = _META + RESERVED_META_KEY
 
 
