@@ -293,24 +293,30 @@ def combinebackup_major(server: Server) -> int:
 
 
 def combine_backups(server: Server, inputs: Sequence[str], output: str,
-                    mode: Optional[str]) -> None:
+                    mode: Optional[str], tablespaces: Sequence[Tuple[str, str]] = ()) -> None:
     """``pg_combinebackup``: the data directory ``output`` rebuilt from the backup
     directories ``inputs`` (the full one first); ``mode`` is ``link``, ``clone`` or
-    ``copy-file-range`` (None: copy).  Not synced: the caller flushes the file
-    system once.  ``ToolFailed`` with what it said when it fails."""
+    ``copy-file-range`` (None: copy); ``tablespaces``: (where the last input's
+    ``pg_tblspc/OID`` points, where that tablespace goes), one for each.  Not
+    synced: the caller flushes the file system once.  ``ToolFailed`` with what it
+    said when it fails."""
     argv = [program(server, "pg_combinebackup"), "--no-sync", f"--output={output}",
-            *([f"--{mode}"] if mode else []), *inputs]
+            *([f"--{mode}"] if mode else []),
+            *(f"--tablespace-mapping={_escape_equals(old)}={_escape_equals(new)}"
+              for old, new in tablespaces), *inputs]
     _run_tool("pg_combinebackup", argv)
 
 
 def verify_backup(server: Server, directory: str, parse_wal: bool,
-                  manifest: Optional[str] = None) -> Optional[str]:
+                  manifest: Optional[str] = None, ignore: Sequence[str] = ()) -> Optional[str]:
     """``pg_verifybackup`` of ``directory`` against its ``backup_manifest`` (or the
     file ``manifest``): None when it verifies, else what it reported (its last
-    lines).  ``parse_wal``: also read the WAL the backup needs from its ``pg_wal``."""
+    lines).  ``parse_wal``: also read the WAL the backup needs from its ``pg_wal``;
+    ``ignore``: paths (relative to ``directory``) left unchecked."""
     argv = [program(server, "pg_verifybackup"), "--quiet",
             *([] if parse_wal else ["--no-parse-wal"]),
-            *([f"--manifest-path={manifest}"] if manifest else []), directory]
+            *([f"--manifest-path={manifest}"] if manifest else []),
+            *(f"--ignore={path}" for path in ignore), directory]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, errors="replace",
                               stdin=subprocess.DEVNULL, env=environment())
@@ -319,6 +325,11 @@ def verify_backup(server: Server, directory: str, parse_wal: bool,
     if done.returncode == 0:
         return None
     return errors.stderr_cause(done.stderr or done.stdout) or f"exit status {done.returncode}"
+
+
+def _escape_equals(path: str) -> str:
+    """A path in ``--tablespace-mapping=OLD=NEW``, where ``\\=`` is a literal ``=``."""
+    return path.replace("=", "\\=")
 
 
 def _run_tool(name: str, argv: List[str]) -> None:

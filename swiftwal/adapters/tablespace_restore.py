@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from swiftwal.adapters import crypto
 from swiftwal.adapters.restore_target import check_restore_target, prepare_restore_target
@@ -103,16 +103,24 @@ def link_tablespaces(directory: str, spaces: Sequence[TablespaceTarget]) -> None
         if missing:
             raise errors.IntegrityError(f"the backup's {MAP_FILE} has no tablespace {missing[0]}")
         _replace(map_file, render_tablespace_map((s.tablespace.oid, s.directory) for s in spaces))
-    links = data_dir / LINKS
-    if links.is_symlink():
+    make_links(directory, [(s.tablespace.oid, s.directory) for s in spaces])
+
+
+def make_links(directory: str, links: Sequence[Tuple[int, str]]) -> None:
+    """``pg_tblspc/OID`` of the data directory ``directory`` a link to each path;
+    ``UnsafeArchive`` if the backup holds one already, or ``pg_tblspc`` is a link."""
+    if not links:
+        return
+    root = Path(directory) / LINKS
+    if root.is_symlink():
         raise errors.UnsafeArchive(f"the backup's {LINKS} is a symbolic link")
-    links.mkdir(mode=0o700, exist_ok=True)
-    for space in spaces:
-        link = links / str(space.tablespace.oid)
+    root.mkdir(mode=0o700, exist_ok=True)
+    for oid, path in links:
+        link = root / str(oid)
         if os.path.lexists(link):
-            raise errors.UnsafeArchive(f"the backup holds {LINKS}/{space.tablespace.oid} "
-                                       "already: its tablespace cannot be linked")
-        os.symlink(space.directory, link)
+            raise errors.UnsafeArchive(f"the backup holds {LINKS}/{oid} already: its "
+                                       "tablespace cannot be linked")
+        os.symlink(path, link)
 
 
 def _replace(path: Path, text: str) -> None:

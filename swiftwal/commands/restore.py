@@ -88,7 +88,7 @@ def run(ctx, args) -> int:
         stored_bytes, raw_bytes = _unpack(storage, record, args.directory, key, encrypted, spaces)
     else:
         stored_bytes, raw_bytes = _restore_chain(ctx, storage, chain, args.directory, key,
-                                                 combiner)
+                                                 combiner, spaces)
     if command is not None:
         write_recovery_settings(args.directory, target, command)
         _fetch_ahead(ctx, record, args.directory)
@@ -130,24 +130,20 @@ def _combiner(ctx, record):
     return server, check_combine_tool(server, record)
 
 
-def _restore_chain(ctx, storage, chain, directory: str, key, combiner):
-    """Every member of the chain, fetched and checked, combined into ``directory``."""
-    from swiftwal.adapters.chain_restore import check_free_space, restore_chain
+def _restore_chain(ctx, storage, chain, directory: str, key, combiner, spaces):
+    """Every member of the chain, fetched and checked, combined into ``directory``
+    and the tablespaces' targets ``spaces``."""
+    from swiftwal.adapters.chain_restore import check_free_space, member_unpacker, restore_chain
     from swiftwal.adapters.progress import Progress
-    from swiftwal.adapters.unpack import unpack_backup
 
-    check_free_space(directory, chain)
+    check_free_space(directory, chain, spaces)
     progress = Progress(f"restore {chain.backup.key} (a chain of {len(chain.members)})",
                         chain.stored_size or None)
-
-    def unpack(member, path):
-        encrypted = crypto.encrypted(member.data_object, key, crypto.record_metadata(member))
-        return unpack_backup(storage, member, path, key, encrypted, progress)
-
     server, tool_major = combiner
     try:
-        return restore_chain(chain, directory, server, tool_major, unpack,
-                             ctx.settings.integer("PARALLEL", 4))
+        return restore_chain(chain, directory, server, tool_major,
+                             member_unpacker(storage, key, progress),
+                             ctx.settings.integer("PARALLEL", 4), spaces=spaces)
     finally:
         progress.close()
 

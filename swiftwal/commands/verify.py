@@ -99,21 +99,16 @@ def _verify_restored(ctx, storage, record, backups, report: BackupReport, key) -
     import os
     import tempfile
 
-    from swiftwal.adapters import crypto, postgres
-    from swiftwal.adapters.manifests import fetch_manifest
+    from swiftwal.adapters import postgres
     from swiftwal.adapters.chain_restore import (check_combine_tool, check_free_space,
-                                                 restore_chain)
-    from swiftwal.adapters.unpack import unpack_backup
+                                                 member_unpacker, restore_chain)
+    from swiftwal.adapters.manifests import fetch_manifest
+    from swiftwal.adapters.tablespace_restore import MAP_FILE, prepare_targets
     from swiftwal.domain.chains import chain_of
 
     chain = chain_of(record, backups)
     server = postgres.Server.configured(ctx.settings)
     tool_major = check_combine_tool(server, record)
-
-    def unpack(member, path):
-        encrypted = crypto.encrypted(member.data_object, key, crypto.record_metadata(member))
-        return unpack_backup(storage, member, path, key, encrypted)
-
     problems = []
 
     def against_stored_manifest(member, path):
@@ -126,15 +121,19 @@ def _verify_restored(ctx, storage, record, backups, report: BackupReport, key) -
             problems.append(f"pg_verifybackup of {member.key} ({member.backup_type}) of its "
                             f"chain, extracted, against its stored manifest: {failure}")
 
-    with tempfile.TemporaryDirectory(prefix="swiftwal-verify-") as directory:
-        check_free_space(directory, chain)
+    with tempfile.TemporaryDirectory(prefix="swiftwal-verify-") as scratch:
+        directory = os.path.join(scratch, "data")
+        spaces = prepare_targets(record, directory, {}, os.path.join(scratch, "tablespaces"))
+        check_free_space(directory, chain, spaces)
         try:
-            restore_chain(chain, directory, server, tool_major, unpack,
-                          ctx.settings.integer("PARALLEL", 4), against_stored_manifest)
+            restore_chain(chain, directory, server, tool_major, member_unpacker(storage, key),
+                          ctx.settings.integer("PARALLEL", 4), against_stored_manifest, spaces)
         except (errors.IntegrityError, errors.UnsafeArchive, errors.ToolFailed) as exc:
             return report.with_problems(*problems,
                                         f"restoring its chain failed: {exc.message}")
-        failure = postgres.verify_backup(server, directory, parse_wal=record.wal_included)
+        # restore points tablespace_map at where the tablespaces went
+        failure = postgres.verify_backup(server, directory, parse_wal=record.wal_included,
+                                         ignore=[MAP_FILE] if spaces else [])
     if failure is not None:
         problems.append(f"pg_verifybackup of its restored chain: {failure}")
     return report.with_problems(*problems)

@@ -45,17 +45,19 @@ class Chain:
 
     @property
     def stored_size(self) -> int:
-        return sum(m.stored_size or 0 for m in self.members)
+        """The bytes stored for every member, tablespaces included."""
+        return sum(m.total_stored_size or 0 for m in self.members)
 
     @property
     def raw_size(self) -> int:
-        return sum(m.raw_size or 0 for m in self.members)
+        return sum(m.total_raw_size or 0 for m in self.members)
 
-    def restore_space(self) -> int:
-        """The most disk space restoring the chain takes: every member extracted (the
-        size of its tar) and the combined data directory, which holds no byte that
-        is not in some member."""
-        return 2 * self.raw_size
+    def restore_space(self, oid: Optional[int] = None) -> int:
+        """The most disk space restoring the chain takes in the data directory
+        (``oid`` None) or in the directory of tablespace ``oid``: that part of every
+        member extracted (the size of its tar) and the combined result, which holds
+        no byte that is not in some member."""
+        return 2 * sum(part_raw_size(m, oid) for m in self.members)
 
     def wal_start(self) -> Segment:
         """The first segment recovery from the chain reads: its newest member's start
@@ -72,6 +74,14 @@ class Chain:
             return (f"backup {self.backup.key} is incremental and its chain is broken: "
                     f"{self.problems[0]}")
         return None
+
+
+def part_raw_size(record: BackupRecord, oid: Optional[int] = None) -> int:
+    """The size of ``record``'s tar of its data directory (``oid`` None) or of its
+    tablespace ``oid`` (0 when it has none)."""
+    if oid is None:
+        return record.raw_size or 0
+    return sum(t.raw_size or 0 for t in record.tablespaces if t.oid == oid)
 
 
 def root_key(record: BackupRecord) -> BackupKey:
@@ -217,7 +227,7 @@ class ChainGroup:
 
     @property
     def stored_size(self) -> int:
-        return sum(m.stored_size or 0 for m in self.members)
+        return sum(m.total_stored_size or 0 for m in self.members)
 
     def to_json_dict(self, backups: Sequence[BackupRecord]) -> dict:
         return {"full": str(self.root), "backups": [str(m.key) for m in self.members],

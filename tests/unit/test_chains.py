@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from swiftwal.domain import errors
-from swiftwal.domain.backup import BackupKey, BackupRecord
+from swiftwal.domain.backup import BackupKey, BackupRecord, TablespaceBackup
 from swiftwal.domain.chains import (chain_complete, chain_groups, chain_of, chain_wal_start,
                                     choose_parent, require_complete, restorable, root_key)
 from swiftwal.domain.lsn import Lsn
@@ -159,9 +159,43 @@ def test_chain_groups_hold_every_backup_once_under_its_full_backup(archive):
     assert sorted(members, key=lambda b: b.key) == sorted(archive.backups, key=lambda b: b.key)
     for group in groups:
         assert all(root_key(m) == group.root for m in group.members)
-        assert group.stored_size == sum(m.stored_size or 0 for m in group.members)
+        assert group.stored_size == sum(m.total_stored_size or 0 for m in group.members)
         if group.full is not None:
             assert group.members[0] == group.full and not group.full.chain
+
+
+def _with_tablespaces(record, sizes):
+    """``record`` with a tablespace of each OID in ``sizes``, of that raw size (and
+    a stored size of half of it)."""
+    return attrs.evolve(record, tablespaces=tuple(
+        TablespaceBackup(oid=oid, location=f"/ts/{oid}", data_object=f"backups/{record.key}/"
+                         f"{oid}.tar.zst", raw_size=size, stored_size=size // 2)
+        for oid, size in sorted(sizes.items())))
+
+
+@given(st.lists(st.dictionaries(st.sampled_from([16384, 16385, 16390]),
+                                st.integers(0, 1 << 40), max_size=3),
+                min_size=1, max_size=4),
+       st.lists(st.integers(0, 1 << 40), min_size=4, max_size=4))
+def test_restoring_a_chain_takes_twice_each_part_in_its_own_directory_and_the_sizes_count_all(
+        tablespaces, data_sizes):
+    members, parent = [], None
+    for number, sizes in enumerate(tablespaces):
+        record = _backup(f"2026010{number + 1}T000000Z", f"0/{number + 2}000028")
+        record = _with_tablespaces(attrs.evolve(record, raw_size=data_sizes[number]), sizes)
+        members.append(record if parent is None else incremental_on(record, parent))
+        parent = members[-1]
+    chain = chain_of(members[-1], members)
+    oids = {oid for sizes in tablespaces for oid in sizes}
+    assert chain.restore_space() == 2 * sum(data_sizes[:len(members)])
+    for oid in oids:
+        assert chain.restore_space(oid) == 2 * sum(sizes.get(oid, 0) for sizes in tablespaces)
+    # every byte of every member is somewhere: the data directory or one tablespace
+    assert chain.restore_space() + sum(chain.restore_space(oid) for oid in oids) == \
+        2 * chain.raw_size
+    assert chain.stored_size == sum(m.total_stored_size for m in members)
+    (group,) = chain_groups(members)
+    assert group.stored_size == chain.stored_size
 
 
 # --- examples ------------------------------------------------------------------------------------
