@@ -469,12 +469,13 @@ def _drain(wake: socket.socket) -> None:
         pass
 
 
-def serve(ctx, directory: str, make_worker) -> int:
-    """Run ``make_worker().serve(...)`` while holding the lock of spool
-    ``directory``; answer ``busy`` to the call that started us if another
+def serve(ctx, spool, make_worker) -> int:
+    """Run ``make_worker().serve(...)`` while holding the lock of ``spool``
+    (swept first); answer ``busy`` to the call that started us if another
     worker holds it."""
     from swiftwal import events
 
+    directory = spool.directory
     first = _inherited_connection()
     with _Lock(os.path.join(directory, LOCK)) as free:
         if not free:
@@ -483,6 +484,7 @@ def serve(ctx, directory: str, make_worker) -> int:
                 first.close()
             return 0
         _log_to(os.path.join(directory, "worker.log"))
+        spool.sweep()
         ctx.log.debug(events.WORKER_STARTED, pid=os.getpid())
         listener = _listen(directory)
         try:

@@ -88,10 +88,8 @@ def add_arguments(commands, name: str) -> None:
 def run(ctx, args) -> int:
     from swiftwal.adapters.spool import ArchiveSpool, archive_spool_directory
 
-    directory = archive_spool_directory(ctx.settings)
-    spool = ArchiveSpool(directory)
-    spool.sweep()
-    return serve(ctx, directory, lambda: _ArchiveWorker(ctx, spool))
+    spool = ArchiveSpool(archive_spool_directory(ctx.settings))
+    return serve(ctx, spool, lambda: _ArchiveWorker(ctx, spool))
 
 
 class _ArchiveWorker(Worker):

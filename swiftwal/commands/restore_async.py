@@ -113,10 +113,8 @@ def add_arguments(commands, name: str) -> None:
 def run(ctx, args) -> int:
     from swiftwal.adapters.spool import PrefetchSpool, restore_spool_directory
 
-    directory = restore_spool_directory(ctx.settings)
-    spool = PrefetchSpool(directory)
-    spool.sweep()
-    return serve(ctx, directory, lambda: _PrefetchWorker(ctx, spool))
+    spool = PrefetchSpool(restore_spool_directory(ctx.settings))
+    return serve(ctx, spool, lambda: _PrefetchWorker(ctx, spool))
 
 
 class _PrefetchWorker(Worker):
