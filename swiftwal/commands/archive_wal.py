@@ -12,7 +12,6 @@ module is the plain way: store this one file, now, in this process.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 
@@ -31,8 +30,11 @@ def add_arguments(commands, name: str) -> None:
 def run(ctx, args) -> int:
     started = time.monotonic()
     wal_name = os.path.basename(args.path)
+    from swiftwal.adapters.cluster_identity import RememberedIdentities
+    from swiftwal.adapters.compression import wal_level
     from swiftwal.adapters.crypto import configured_key
-    from swiftwal.adapters.walstore import store_wal
+    from swiftwal.adapters.walstore import original_digest, store_wal
+    from swiftwal.domain.compression_level import level_for_backlog
     from swiftwal.domain.segment_size import segment_size_of
 
     key = configured_key(ctx.settings)  # a missing key file fails before anything is stored
@@ -41,14 +43,27 @@ def run(ctx, args) -> int:
     data = _read(args.path)
     configured = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
     wal_file = parse_wal_filename(wal_name, segment_size_of(wal_name, len(data), configured))
-    digest = hashlib.sha256(data).hexdigest()
-    outcome, stored = store_wal(ctx.storage, wal_name, data, digest,
-                                codec=ctx.settings.compression, segment_size=configured,
-                                path=args.path, force=args.force, identities=set(), key=key)
+    codec = ctx.settings.compression
+    level = level_for_backlog(codec, wal_level(codec, ctx.settings.integer("COMPRESSION_LEVEL")),
+                              _waiting(args.path))
+    outcome, stored = store_wal(ctx.storage, wal_name, data, original_digest(data), codec=codec,
+                                level=level, segment_size=configured, path=args.path,
+                                force=args.force, key=key,
+                                identities=RememberedIdentities.for_store(ctx.settings))
     ctx.log.info(outcome, wal_name=str(wal_file), bytes=len(data), stored_bytes=stored,
-                 compression=ctx.settings.compression,
+                 compression=codec, compression_level=level,
                  duration_s=round(time.monotonic() - started, 3))
     return 0
+
+
+def _waiting(path: str) -> int:
+    """How many segments PostgreSQL has marked ``.ready`` beside ``path`` (0
+    when it is not in a ``pg_wal``)."""
+    try:
+        return sum(entry.endswith(".ready") for entry in
+                   os.listdir(os.path.join(os.path.dirname(path) or ".", "archive_status")))
+    except OSError:
+        return 0
 
 
 def _read(path: str) -> bytes:
