@@ -24,7 +24,7 @@ from tests.support.pg_cluster import PgCluster, make_reachable  # noqa: E402
 from tests.support.swift_server import SwiftServer  # noqa: E402
 from bench_restore import Archives, part_first_restore, part_standby  # noqa: E402
 from bench_targets import report  # noqa: E402
-from bench_workers import Workers, part_idle_worker  # noqa: E402
+from bench_workers import Workers, part_idle_worker, wait_for_argv_gone  # noqa: E402
 
 SWIFTWAL = os.environ.get("SWIFTWAL_BIN", "/opt/swiftwal/venv/bin/swiftwal")
 #: Another installed swiftwal (an earlier version) timed in the same run, beside SWIFTWAL,
@@ -364,13 +364,13 @@ def part_feed(tools: Tools, fetchers: dict, names: list[str], rows: list) -> Non
         try:
             for name in names:
                 timed(command.format(name=name, dest=dest), str(data_dir))
+            rows.append(("recovery feed, segments/s", label,
+                         round(len(names) / (time.monotonic() - started), 1)))
         except RuntimeError as exc:
             rows.append(("recovery feed, segments/s", label, f"failed: {exc}"[:90]))
-            continue
-        finally:
-            tools.workers.stop()  # fetching ahead past the end, for nobody
-        rows.append(("recovery feed, segments/s", label,
-                     round(len(names) / (time.monotonic() - started), 1)))
+        # Fetching ahead past the end, for nobody: the next tool is not timed beside it.
+        tools.workers.stop()
+        wait_for_argv_gone(str(data_dir))
 
 
 def _some(value):

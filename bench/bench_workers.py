@@ -95,6 +95,16 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
+def wait_for_argv_gone(marker: str, timeout: float = 60.0) -> None:
+    """Wait until no process names ``marker`` (a directory of the run) in its command line:
+    a peer's own helpers, such as WAL-E's detached prefetchers, finishing their work."""
+    needle, deadline = marker.encode(), time.monotonic() + timeout
+    while time.monotonic() < deadline and any(
+            needle in b" ".join(_argv(int(e.name))) and _alive(int(e.name))
+            for e in os.scandir("/proc") if e.name.isdigit()):
+        time.sleep(0.05)
+
+
 def cpu_seconds(pid: int) -> float | None:
     """utime + stime of ``pid`` from /proc/PID/stat, or None once it is gone."""
     try:
