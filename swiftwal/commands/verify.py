@@ -123,7 +123,8 @@ def _verify_restored(ctx, storage, record, backups, report: BackupReport, key) -
 
     with tempfile.TemporaryDirectory(prefix="swiftwal-verify-") as scratch:
         directory = os.path.join(scratch, "data")
-        spaces = prepare_targets(record, directory, {}, os.path.join(scratch, "tablespaces"))
+        spaces = prepare_targets(record, directory, {}, os.path.join(scratch, "tablespaces")
+                                 if record.tablespaces else None)
         check_free_space(directory, chain, spaces)
         try:
             restore_chain(chain, directory, server, tool_major, member_unpacker(storage, key),
