@@ -9,19 +9,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.support.cycle import (archiving_primary, flush_archive, insert, pg_env,
-                                 restore_and_recover, restore_target, rows, server_time,
+from tests.support.cycle import (archiving_primary, flush_archive, incremental_primary, insert,
+                                 pg_env, restore_and_recover, restore_target, rows, server_time,
                                  take_backup)
-from tests.support.pg_cluster import ARCHIVE_SETTINGS, PgCluster
+from tests.support.pg_cluster import PgCluster
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-
-
-def incremental_primary(pg_factory, store, bin_dir, **settings) -> PgCluster:
-    """An archiving primary that summarizes its WAL, as incremental backups need."""
-    return pg_factory(bin_dir=bin_dir, settings={
-        **ARCHIVE_SETTINGS, "archive_command": store.command("archive-wal", "%p"),
-        "archive_timeout": 0, "summarize_wal": "on", **settings})
 
 
 def records(store) -> dict:

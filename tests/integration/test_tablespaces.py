@@ -19,6 +19,7 @@ from tests.support.cycle import (archiving_primary, backup_keys, flush_archive, 
 from tests.support.faults import kill_when, spawn
 from tests.support.pg_cluster import make_reachable
 from tests.support.swiftwal_cli import make_store
+from tests.support.tablespaces import add_tablespaces, snapshot
 
 #: The peak RSS any backup may reach (the process and its children).
 RSS_LIMIT_MB = 100
@@ -29,39 +30,11 @@ def local_store(tmp_path, swiftwal_bin):
     return make_store("local", str(make_reachable(tmp_path / "store")), swiftwal_bin)
 
 
-def tablespace_dir(pg_factory, name: str) -> Path:
-    path = pg_factory.directory(name)
-    shutil.chown(path, "postgres", "postgres")
-    return path
-
-
 def with_tablespaces(pg_factory, store, rows_each: int = 100):
-    """A primary archiving into ``store``, tables ``t_one`` and ``t_two`` in
-    tablespaces ``one`` and ``two``, ``t_base`` in the data directory."""
+    """A primary (PostgreSQL 15) archiving into ``store``, with the tablespaces of
+    ``add_tablespaces``."""
     primary = archiving_primary(pg_factory, store)
-    locations = {}
-    for name in ("one", "two"):
-        locations[name] = tablespace_dir(pg_factory, f"ts_{name}")
-        primary.sql(f"CREATE TABLESPACE {name} LOCATION '{locations[name]}'")
-        primary.sql(f"CREATE TABLE t_{name} (i int) TABLESPACE {name}")
-    primary.sql("CREATE TABLE t_base (i int)")
-    for table in ("t_one", "t_two", "t_base"):
-        insert(primary, 1, rows_each, table)
-    oids = {name: int(primary.sql(f"SELECT oid FROM pg_tablespace WHERE spcname = '{name}'"))
-            for name in locations}
-    return primary, locations, oids
-
-
-def snapshot(directory: Path) -> dict:
-    """Every entry under ``directory``: its kind, size and modification time."""
-    found = {}
-    for root, dirs, files in os.walk(directory):
-        for name in dirs + files:
-            path = Path(root, name)
-            info = path.lstat()
-            found[str(path.relative_to(directory))] = (info.st_mode, info.st_size,
-                                                       info.st_mtime_ns)
-    return found
+    return (primary, *add_tablespaces(pg_factory, primary, rows_each))
 
 
 def test_two_tablespaces_restore_to_new_directories_at_a_point_in_time(store, pg_factory):

@@ -19,6 +19,13 @@ def archiving_primary(pg_factory, store: Store, bin_dir=None) -> PgCluster:
     return pg_factory(settings=settings, bin_dir=bin_dir)
 
 
+def incremental_primary(pg_factory, store: Store, bin_dir, **settings) -> PgCluster:
+    """An archiving primary that summarizes its WAL, as incremental backups need."""
+    return pg_factory(bin_dir=bin_dir, settings={
+        **ARCHIVE_SETTINGS, "archive_command": store.command("archive-wal", "%p"),
+        "archive_timeout": 0, "summarize_wal": "on", **settings})
+
+
 def pg_env(cluster: PgCluster) -> dict:
     return {**cluster.env(), "SWIFTWAL_PG_BIN_DIR": str(cluster.bin_dir)}
 
