@@ -187,8 +187,8 @@ def _move_or_copy(source: str, target: str, temp: str) -> None:
     os.rename(temp, target)
 
 
-def ready_segments(status_dir: str, limit: int) -> list[str]:
-    """Up to ``limit`` segment names PostgreSQL has marked ``.ready``, oldest first."""
+def ready_segments(status_dir: str, limit: int | None = None) -> list[str]:
+    """The segment names PostgreSQL has marked ``.ready`` (up to ``limit``), oldest first."""
     try:
         names = [entry[:-6] for entry in os.listdir(status_dir) if entry.endswith(".ready")]
     except OSError:

@@ -96,6 +96,7 @@ class _ArchiveWorker(Worker):
     def __init__(self, ctx, spool) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        from swiftwal.adapters.compression import wal_level
         from swiftwal.adapters.crypto import configured_key
         from swiftwal.domain.walnames import DEFAULT_SEGMENT_SIZE
 
@@ -107,6 +108,8 @@ class _ArchiveWorker(Worker):
         self.lookahead = ctx.settings.integer("ARCHIVE_LOOKAHEAD", 8)
         self.mark_done = ctx.settings.flag("ARCHIVE_MARK_DONE", True)
         self.codec = ctx.settings.compression
+        self.level = wal_level(self.codec, ctx.settings.integer("COMPRESSION_LEVEL"))
+        self.backlog = 0  # .ready segments at the last look: faster levels while it is long
         self.segment_size = ctx.settings.integer("WAL_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)
         self.compressors = ThreadPoolExecutor(max_workers=self.parallel + 1)
         # Read by the threads, replaced (never changed) by the loop.
@@ -135,15 +138,19 @@ class _ArchiveWorker(Worker):
                          requested_in_flight=sum(self.running.values()),
                          waiting=len(self.waiting))
         chosen: list[tuple[str, str]] = []
+        backlog = 0
         for directory in sorted(self.directories):
-            if room <= len(chosen):
-                break
             status = os.path.join(directory, "archive_status")
-            ready = [n for n in ready_segments(status, self.lookahead + self.parallel)
+            marked = ready_segments(status)
+            backlog += len(marked)
+            if room <= len(chosen):
+                continue
+            ready = [n for n in marked[:self.lookahead + self.parallel]
                      if self._ready_before_a_call(status, n)]
             for name in push_plan(ready, in_flight=self.running, done=self.done,
                                   room=room - len(chosen)):
                 chosen.append((name, os.path.join(directory, name)))
+        self.backlog = backlog
         return chosen
 
     def _ready_before_a_call(self, status: str, name: str) -> bool:
@@ -166,12 +173,11 @@ class _ArchiveWorker(Worker):
             os.path.exists(os.path.join(c, "postmaster.pid")) for c in clusters)
 
     def work(self, wal_name: str, path: str, requested: bool):
-        import hashlib
-
         from swiftwal.adapters.archive_status import mark_done
         from swiftwal.adapters.compression import compress_bytes
         from swiftwal.adapters.spool import fingerprint
-        from swiftwal.adapters.walstore import store_wal
+        from swiftwal.adapters.walstore import original_digest, store_wal
+        from swiftwal.domain.compression_level import level_for_backlog
 
         started = time.monotonic()
         with open(path, "rb") as handle:
@@ -179,13 +185,14 @@ class _ArchiveWorker(Worker):
             data = handle.read()
             if fingerprint(os.fstat(handle.fileno())) != seen:
                 raise OSError(f"{path} changed while it was read")
+        level = level_for_backlog(self.codec, self.level, self.backlog)
         # Both release the GIL: compress beside hashing, on another core.
-        compressing = self.compressors.submit(compress_bytes, self.codec, data)
-        digest = hashlib.sha256(data).hexdigest()
+        compressing = self.compressors.submit(compress_bytes, self.codec, data, level)
+        digest = original_digest(data)
         identities = set(self.identities)
         outcome, stored = store_wal(self.ctx.storage, wal_name, data, digest, codec=self.codec,
                                     segment_size=self.segment_size, path=path,
-                                    identities=identities, key=self.key,
+                                    identities=identities, key=self.key, level=level,
                                     compressed=compressing.result())
         marked = False
         if not requested:
@@ -196,7 +203,7 @@ class _ArchiveWorker(Worker):
             if marked:
                 self.spool.forget(wal_name)
         self.ctx.log.debug(outcome, wal_name=wal_name, bytes=len(data), stored_bytes=stored,
-                           requested=requested, marked_done=marked,
+                           requested=requested, marked_done=marked, compression_level=level,
                            duration_s=round(time.monotonic() - started, 3))
         return seen, stored, outcome, frozenset(identities), marked
 
