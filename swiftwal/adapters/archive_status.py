@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 from swiftwal.domain.done_marking import may_mark_done
 
@@ -63,4 +64,6 @@ def mark_done(wal_dir: str, wal_name: str, seen: tuple[int, ...], is_requested) 
 
 def _stop_if(point: str) -> None:
     if _STOP_AT == point:
-        os.kill(os.getpid(), signal.SIGSTOP)
+        # Sent to this thread: a signal sent to the process is taken by another
+        # thread, and this one went on (past the rename) before the stop reached it.
+        signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)

@@ -67,12 +67,16 @@ def test_failures_are_false_never_raised(tmp_path):
     assert not mark_done(str(tmp_path / "nowhere"), NAME, (0,) * 5, nobody)
 
 
+# As in the worker, marked from a thread other than the main one.
 STOPPED_CHILD = """
 import os, sys
+from concurrent.futures import ThreadPoolExecutor
 from swiftwal.adapters.archive_status import mark_done
 from swiftwal.adapters.spool import fingerprint
 wal, name = sys.argv[1], sys.argv[2]
-print(mark_done(wal, name, fingerprint(os.stat(os.path.join(wal, name))), lambda n: False))
+seen = fingerprint(os.stat(os.path.join(wal, name)))
+with ThreadPoolExecutor(1) as pool:
+    print(pool.submit(mark_done, wal, name, seen, lambda n: False).result())
 """
 
 
