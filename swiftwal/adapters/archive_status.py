@@ -16,8 +16,9 @@ call: ``mark_done`` never raises for one.
 
 For tests, ``SWIFTWAL_STOP_AT`` (read once, when this module is imported)
 names a point at which the process stops itself with SIGSTOP, so that a
-test can kill it exactly there: ``before-rename`` (the segment stored and
-recorded) or ``before-fsync`` (renamed, the directory not yet flushed).
+test can kill it exactly there: ``before-rename`` (the segment stored,
+recorded and found fit to mark) or ``before-fsync`` (renamed, the directory
+not yet flushed).
 """
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ def mark_done(wal_dir: str, wal_name: str, seen: tuple[int, ...], is_requested) 
     from swiftwal.adapters.spool import fingerprint
 
     status = os.path.join(wal_dir, "archive_status")
-    _stop_if("before-rename")
     try:
         # While its .ready exists PostgreSQL neither recycles nor removes the
         # segment, so the file compared here is the one the rename speaks for.
@@ -47,6 +47,7 @@ def mark_done(wal_dir: str, wal_name: str, seen: tuple[int, ...], is_requested) 
         ready = [entry[:-len(_READY)] for entry in os.listdir(status) if entry.endswith(_READY)]
         if not may_mark_done(wal_name, ready, is_requested(wal_name)):
             return False
+        _stop_if("before-rename")
         os.rename(os.path.join(status, wal_name + _READY), os.path.join(status, wal_name + _DONE))
     except OSError:
         return False
