@@ -112,3 +112,44 @@ def test_a_record_with_tablespaces_is_format_2_and_round_trips():
 def test_an_inconsistent_record_is_refused(changes):
     with pytest.raises(InvalidInput):
         record(**changes)
+
+
+# -- an incremental backup of a cluster with tablespaces --------------------------------------
+
+def test_base_backup_asks_for_an_incremental_backup_only_when_given_the_parents_manifest():
+    from swiftwal.adapters.replication import BackupOptions, command
+
+    full = command(BackupOptions(label="it's", checkpoint="fast"), 170000)
+    assert full == ("BASE_BACKUP (LABEL 'it''s', TABLESPACE_MAP, CHECKPOINT 'fast', "
+                    "MANIFEST 'yes')")
+    assert command(BackupOptions(label="it's", checkpoint="fast",
+                                 incremental="/tmp/parent.backup_manifest"), 180000) == \
+        full[:-1] + ", INCREMENTAL)"
+
+
+def _pg_combinebackup_mapping(arg: str):
+    """How pg_combinebackup reads ``--tablespace-mapping=OLD=NEW`` (its
+    add_tablespace_mapping): ``\\=`` a literal ``=``, any other ``=`` the separator."""
+    old, new, current = [], [], None
+    current = old
+    for i, char in enumerate(arg):
+        if char == "\\" and arg[i + 1:i + 2] == "=":
+            continue
+        if char == "=" and (i == 0 or arg[i - 1] != "\\"):
+            assert current is old, "multiple = signs"
+            current = new
+            continue
+        current.append(char)
+    return "".join(old), "".join(new)
+
+
+@given(st.text(st.sampled_from("ab=\\ /é"), max_size=12), st.text(st.sampled_from("ab=\\ /"),
+                                                                    max_size=12))
+@example("/srv/a=b", "/x")
+def test_tablespace_mappings_reach_pg_combinebackup_whole(old_parent, new_parent):
+    from swiftwal.adapters.postgres import _escape_equals
+
+    # the paths restore_chain gives: a staging directory's member or result
+    old = f"/{old_parent}/.swiftwal-staging/20260101T000000Z"
+    new = f"/{new_parent}/.swiftwal-staging/combined"
+    assert _pg_combinebackup_mapping(f"{_escape_equals(old)}={_escape_equals(new)}") == (old, new)
