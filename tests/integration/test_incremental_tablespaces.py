@@ -2,7 +2,7 @@
 wheels), against real Swift and the local store: a chain full -> incremental -> incremental,
 each backup an object per tablespace, restored with both tablespaces moved to new directories
 and recovered to a time; a tablespace target that is not empty refused before anything is
-fetched; a killed incremental backup never listed."""
+fetched; a killed incremental backup never listed, and a chain pruned whole."""
 from __future__ import annotations
 
 import json
@@ -149,3 +149,11 @@ def test_a_killed_incremental_backup_of_tablespaces_is_never_listed(store, pg_bi
     record = records(store)[incremental]
     assert (record["type"], record["parent"]) == ("incremental", full)
     assert {t["oid"] for t in record["tablespaces"]} == set(oids.values())
+
+    # retention by chains: a newer full backup, and the whole first chain goes, every
+    # tablespace object with it
+    newer = take_backup(store, primary)
+    store.run("prune", "--keep-backups", "1")
+    assert backup_keys(store) == [newer]
+    assert [p for key in (full, incremental) for p in (backups / key).rglob("*")
+            if p.is_file()] == []
