@@ -313,12 +313,22 @@ def enter_run_group() -> bool:
         return False
 
 
-def leave_run_group() -> None:
+def leave_run_group(timeout: float = 30.0) -> None:
+    """Leave the run's group and remove it once the last process of the run has exited
+    (a server shutting down, a worker finishing); kept if one outlives ``timeout``."""
     try:
         (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
-        RUN_GROUP.rmdir()  # refused while a process of the run is left: it is kept then
     except OSError:
-        pass
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            RUN_GROUP.rmdir()
+            return
+        except OSError:
+            if not RUN_GROUP.exists() or time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
 
 
 def run_cpu_seconds() -> float | None:
