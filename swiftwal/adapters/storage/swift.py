@@ -243,7 +243,9 @@ class SwiftStorage(SwiftSession):
                 main.url, main.token = main.get_auth()
             # A reader of its own: the caller may use the store while it reads.
             conn = self._new_connection(preauth=(main.url, main.token))
-        workers = ThreadConnections(lambda: self._new_connection(preauth=(main.url, main.token)))
+        # Made once the manifest is read: with the token ``conn`` holds then,
+        # renewed if the cached one was refused (or each would renew it again).
+        workers = ThreadConnections(lambda: self._new_connection(preauth=(conn.url, conn.token)))
         reader = None
         try:
             with self._translating(action):
