@@ -36,8 +36,10 @@ exactly as it always did.  So does a call whose worker stays silent for
 ``SILENT_SECONDS`` (wedged), or that cannot connect, or is declined.  The
 worker is never needed for correctness.  It waits in ``select`` and uses no
 CPU while nothing happens; it exits after ``IDLE_SECONDS`` without a call or
-work in hand (or at once, when idle, if ``keep_going`` says what it serves
-has gone), and the next call starts another.
+work in hand (the archive worker after ``ARCHIVE_IDLE_SECONDS``: a quiet
+server switches segments minutes apart, and a worker already there answers
+the next call without a start), or at once, when idle, if ``keep_going``
+says what it serves has gone; the next call starts another.
 
 The worker gets its caller's command-line options on stdin (never as
 arguments: they may hold a password) and inherits its environment; it logs
@@ -54,6 +56,7 @@ import sys
 import time
 
 IDLE_SECONDS = 5.0
+ARCHIVE_IDLE_SECONDS = 60.0
 PING_SECONDS = 1.0
 # A worker that has sent nothing for this long is wedged: its call stops
 # waiting and does the work itself.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 
+from swiftwal.adapters import workers
 from swiftwal.adapters.workers import Worker, serve
 from swiftwal.commands.fast_call import FastCall
 
@@ -32,7 +33,6 @@ def fast_archive(argv: list[str]) -> int | None:
     """The exit status of ``archive-wal PATH`` if it was answered here, or
     None: then the full command runs and does everything itself."""
     from swiftwal import events
-    from swiftwal.adapters import workers
     from swiftwal.adapters.spool import ArchiveSpool, archive_spool_directory, is_segment_name
 
     call = FastCall.parse(argv, "archive-wal", 1, "ARCHIVE_LOOKAHEAD")
@@ -102,7 +102,8 @@ class _ArchiveWorker(Worker):
 
         ctx.share_tokens()  # kept for the calls and the next worker
         ctx.storage_to_write()
-        super().__init__(ctx.settings.integer("PARALLEL", 4))
+        super().__init__(ctx.settings.integer("PARALLEL", 4),
+                         idle_seconds=workers.ARCHIVE_IDLE_SECONDS)
         self.ctx, self.spool = ctx, spool
         self.key = configured_key(ctx.settings)
         self.lookahead = ctx.settings.integer("ARCHIVE_LOOKAHEAD", 8)

@@ -18,7 +18,7 @@ def test_a_worker_starts_without_structlog(tmp_path):
     config = tmp_path / "swiftwal.conf"
     config.write_text(f"STORAGE=file://{tmp_path}/store\nCACHE_DIR={tmp_path}/cache\n"
                       "LOG_FORMAT=json\n")
-    code = ("import sys; from swiftwal.adapters import workers; workers.IDLE_SECONDS = 0; "
+    code = ("import sys; from swiftwal.adapters import workers; workers.IDLE_SECONDS = workers.ARCHIVE_IDLE_SECONDS = 0; "
             "from swiftwal import cli; "
             f"status = cli.main(['--config={config}', '--verbose', sys.argv[1]]); "
             "print(status, 'structlog' in sys.modules)")
