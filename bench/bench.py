@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.pg_cluster import PgCluster, make_reachable  # noqa: E402
 from tests.support.swift_server import SwiftServer  # noqa: E402
+from bench_cpu import enter_run_group, leave_run_group, run_cpu_seconds  # noqa: E402
 from bench_restore import Archives, part_first_restore, part_standby  # noqa: E402
 from bench_targets import report  # noqa: E402
 from bench_workers import Workers, part_idle_worker, wait_for_argv_gone  # noqa: E402
@@ -294,49 +295,6 @@ def busy_cpu_seconds() -> float:
     with open("/proc/stat") as stat:
         ticks = [int(v) for v in stat.readline().split()[1:]]
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # idle, iowait
-
-
-CPUACCT = Path("/sys/fs/cgroup/cpuacct")
-RUN_GROUP = CPUACCT / f"swiftwal-bench-{os.getpid()}"
-
-
-def enter_run_group() -> bool:
-    """Put this process, and so everything it starts from now on (Swift, PostgreSQL, each
-    tool and the workers they leave behind, which keep their group whatever sessions they
-    make), into a cpuacct group of its own: on a machine shared with other work, the
-    machine's busy time counts that work too.  False where there is no cgroup v1 cpuacct."""
-    try:
-        RUN_GROUP.mkdir()
-        (RUN_GROUP / "cgroup.procs").write_text(str(os.getpid()))
-        return True
-    except OSError:
-        return False
-
-
-def leave_run_group(timeout: float = 30.0) -> None:
-    """Leave the run's group and remove it once the last process of the run has exited
-    (a server shutting down, a worker finishing); kept if one outlives ``timeout``."""
-    try:
-        (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
-    except OSError:
-        return
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            RUN_GROUP.rmdir()
-            return
-        except OSError:
-            if not RUN_GROUP.exists() or time.monotonic() > deadline:
-                return
-            time.sleep(0.1)
-
-
-def run_cpu_seconds() -> float | None:
-    """CPU time of every process of the run so far, or None outside a run group."""
-    try:
-        return int((RUN_GROUP / "cpuacct.usage").read_text()) / 1e9
-    except OSError:
-        return None
 
 
 def _raw_puts(tools: Tools, paths: list[Path]) -> float:

@@ -17,6 +17,8 @@ import signal
 import time
 from pathlib import Path
 
+from bench_cpu import ProcessMeter
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -105,42 +107,40 @@ def wait_for_argv_gone(marker: str, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def cpu_seconds(pid: int) -> tuple[float, float] | None:
-    """(utime + stime from /proc/PID/stat, the same from the scheduler's nanosecond count
-    summed over /proc/PID/task/*/schedstat) of ``pid``, or None once it is gone.  The first
-    counts in clock ticks (10 ms): over the few seconds an idle worker lives, one tick is
-    already 2 ms/s, so the second is what can show a figure under 1 ms/s."""
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` from /proc/PID/stat, or None once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
-        nanoseconds = 0
-        for task in os.scandir(f"/proc/{pid}/task"):
-            with open(f"{task.path}/schedstat") as handle:
-                nanoseconds += int(handle.read().split()[0])
-    except (OSError, ValueError, IndexError):
+    except OSError:
         return None
     # After the command: state is field 3 of proc(5); utime and stime are 14 and 15.
-    if fields[0] == "Z":
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK, nanoseconds / 1e9
+    return (int(fields[11]) + int(fields[12])) / TICK if fields[0] != "Z" else None
 
 
-def idle_cpu(pid: int, seconds: float) -> tuple[float, float, float]:
-    """(CPU ms per second from utime + stime, the same from schedstat, seconds watched) of
-    ``pid`` over ``seconds``, or until it exits."""
-    started, first = time.monotonic(), cpu_seconds(pid)
-    last, last_at = first, started
-    while first is not None and time.monotonic() - started < seconds:
-        time.sleep(0.1)
-        now = cpu_seconds(pid)
-        if now is None:
-            break
-        last, last_at = now, time.monotonic()
-    watched = last_at - started
-    if first is None or watched <= 0:
-        return float("nan"), float("nan"), 0.0
-    return ((last[0] - first[0]) * 1000 / watched, (last[1] - first[1]) * 1000 / watched,
-            watched)
+def idle_cpu(pid: int, seconds: float) -> tuple[float, float | None, float]:
+    """(CPU ms per second from utime + stime, the same from a cpuacct group of its own or
+    None, seconds watched) of ``pid`` over ``seconds``, or until it exits; then it is
+    stopped.  utime + stime count 10 ms ticks: over the 5 s an idle worker lives, one tick
+    is already 2 ms/s."""
+    meter = ProcessMeter(pid)
+    try:
+        started, first, first_ns = time.monotonic(), cpu_seconds(pid), meter.seconds()
+        last, last_ns, last_at = first, first_ns, started
+        while first is not None and time.monotonic() - started < seconds:
+            time.sleep(0.1)
+            now, now_ns = cpu_seconds(pid), meter.seconds()
+            if now is None:
+                break
+            last, last_ns, last_at = now, now_ns, time.monotonic()
+        watched = last_at - started
+        if first is None or watched <= 0:
+            return float("nan"), None, 0.0
+        precise = None if first_ns is None else (last_ns - first_ns) * 1000 / watched
+        return (last - first) * 1000 / watched, precise, watched
+    finally:
+        _signal(pid, signal.SIGTERM)  # the group goes only once the worker has
+        meter.close()
 
 
 def part_idle_worker(tools, push, segments: list[Path], seconds: float, rows: list) -> None:
@@ -158,6 +158,8 @@ def part_idle_worker(tools, push, segments: list[Path], seconds: float, rows: li
         for pid in pids:
             rate, precise, watched = idle_cpu(pid, seconds)
             exited = "" if watched >= seconds - 0.2 else ", then it exited"
-            rows.append(("idle worker, CPU ms/s", label, round(precise, 3),
-                         f"(utime+stime {rate:.1f}; PID {pid}, watched {watched:.1f} s{exited})"))
+            rows.append(("idle worker, CPU ms/s", label,
+                         round(rate if precise is None else precise, 3),
+                         f"(utime+stime {rate:.1f}{' only' if precise is None else ''}; "
+                         f"PID {pid}, watched {watched:.1f} s{exited})"))
         workers.stop()
