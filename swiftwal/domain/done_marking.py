@@ -18,9 +18,15 @@ it first, and is not calling for a newer one.  Only segments count as that
 evidence: a ``.history``, ``.backup`` or ``.partial`` file can be marked
 ``.ready`` after the archiver chose what it calls next (a backup history
 file is named after the backup's first segment, long archived by then).
-The one window left is between the worker's look at the directory and its
-rename: the older segment's call ending then, and the archiver starting the
-call for this one, within that instant.
+
+What is left is the time between the worker's look at the directory and its
+rename.  With one older segment as the evidence, that older call ending in
+between was enough: the worker's thread waits for the interpreter's lock
+there, for milliseconds while other threads compress, and the call it had
+just answered ended then (2 warnings in 24 drained backlogs).  Hence
+``OLDER_READY``: with two, the archiver would have to run a whole call for
+the second one (tens of milliseconds: a process started and answered) in
+that time.
 """
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ import re
 from typing import Iterable
 
 _SEGMENT = re.compile(r"[0-9A-F]{24}")
+#: Older segments still ``.ready`` that a segment needs to be marked.
+OLDER_READY = 2
 
 
 def may_mark_done(segment: str, ready: Iterable[str], requested: bool) -> bool:
@@ -37,4 +45,7 @@ def may_mark_done(segment: str, ready: Iterable[str], requested: bool) -> bool:
     the suffix); ``requested``: a call is waiting for ``segment`` now (it
     returns through the worker's record, and the archiver renames).
     """
-    return not requested and any(name < segment and _SEGMENT.fullmatch(name) for name in ready)
+    if requested:
+        return False
+    older = sum(1 for name in set(ready) if name < segment and _SEGMENT.fullmatch(name))
+    return older >= OLDER_READY

@@ -1,5 +1,5 @@
 """``archive_status.mark_done`` on real directories: renamed only for the
-unchanged file, with an older segment still ``.ready`` and no call waiting;
+unchanged file, with older segments still ``.ready`` and no call waiting;
 any failure is a False, never an exception; its stop points hold the
 process exactly there."""
 from __future__ import annotations
@@ -15,13 +15,14 @@ import pytest
 from swiftwal.adapters.archive_status import mark_done
 from swiftwal.adapters.spool import fingerprint
 
-OLDER, NAME = "000000010000000000000004", "000000010000000000000005"
+OLDEST, OLDER, NAME = ("000000010000000000000003", "000000010000000000000004",
+                       "000000010000000000000005")
 
 
 def pg_wal(tmp_path, *ready: str) -> str:
     wal = tmp_path / "pg_wal"
     (wal / "archive_status").mkdir(parents=True)
-    for name in (OLDER, NAME):
+    for name in (OLDEST, OLDER, NAME):
         (wal / name).write_bytes(name.encode() * 100)
     for name in ready:
         (wal / "archive_status" / f"{name}.ready").touch()
@@ -40,29 +41,29 @@ def nobody(_name: str) -> bool:
     return False
 
 
-def test_marked_while_an_older_segment_is_ready(tmp_path):
-    wal = pg_wal(tmp_path, OLDER, NAME)
+def test_marked_while_two_older_segments_are_ready(tmp_path):
+    wal = pg_wal(tmp_path, OLDEST, OLDER, NAME)
     assert mark_done(wal, NAME, seen(wal), nobody)
-    assert status(wal) == [f"{OLDER}.ready", f"{NAME}.done"]
+    assert status(wal) == [f"{OLDEST}.ready", f"{OLDER}.ready", f"{NAME}.done"]
 
 
-def test_left_ready_when_it_is_the_oldest_requested_or_changed(tmp_path):
-    wal = pg_wal(tmp_path, NAME)
+def test_left_ready_when_among_the_oldest_requested_or_changed(tmp_path):
+    wal = pg_wal(tmp_path, OLDER, NAME)
     before = seen(wal)
-    assert not mark_done(wal, NAME, before, nobody), "the archiver may be calling for it"
-    open(os.path.join(wal, "archive_status", f"{OLDER}.ready"), "w").close()
+    assert not mark_done(wal, NAME, before, nobody), "one older call may be ending"
+    open(os.path.join(wal, "archive_status", f"{OLDEST}.ready"), "w").close()
     assert not mark_done(wal, NAME, before, lambda name: name == NAME)
     with open(os.path.join(wal, NAME), "r+b") as handle:
         handle.write(b"other bytes")
     assert not mark_done(wal, NAME, before, nobody), "not the file that was read"
-    assert status(wal) == [f"{OLDER}.ready", f"{NAME}.ready"]
+    assert status(wal) == [f"{OLDEST}.ready", f"{OLDER}.ready", f"{NAME}.ready"]
     assert mark_done(wal, NAME, seen(wal), nobody)
 
 
 def test_failures_are_false_never_raised(tmp_path):
-    wal = pg_wal(tmp_path, OLDER)
+    wal = pg_wal(tmp_path, OLDEST, OLDER)
     assert not mark_done(wal, NAME, seen(wal), nobody), "no .ready: nothing to mark"
-    assert status(wal) == [f"{OLDER}.ready"]
+    assert status(wal) == [f"{OLDEST}.ready", f"{OLDER}.ready"]
     assert not mark_done(wal, "000000010000000000000009", (0,) * 5, nobody), "no segment"
     assert not mark_done(str(tmp_path / "nowhere"), NAME, (0,) * 5, nobody)
 
@@ -83,7 +84,7 @@ with ThreadPoolExecutor(1) as pool:
 @pytest.mark.parametrize("point, expected", [("before-rename", f"{NAME}.ready"),
                                              ("before-fsync", f"{NAME}.done")])
 def test_a_stop_point_holds_the_process_there(tmp_path, point, expected):
-    wal = pg_wal(tmp_path, OLDER, NAME)
+    wal = pg_wal(tmp_path, OLDEST, OLDER, NAME)
     child = subprocess.Popen([sys.executable, "-c", STOPPED_CHILD, wal, NAME],
                              env={**os.environ, "SWIFTWAL_STOP_AT": point},
                              stdout=subprocess.PIPE, text=True)
@@ -92,14 +93,14 @@ def test_a_stop_point_holds_the_process_there(tmp_path, point, expected):
         while _state(child.pid) != "T":
             assert child.poll() is None and time.monotonic() < deadline, "it never stopped"
             time.sleep(0.01)
-        assert status(wal) == [f"{OLDER}.ready", expected]
+        assert status(wal) == [f"{OLDEST}.ready", f"{OLDER}.ready", expected]
         child.send_signal(signal.SIGCONT)
         assert child.communicate(timeout=30)[0].strip() == "True"
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    assert status(wal) == [f"{OLDER}.ready", f"{NAME}.done"]
+    assert status(wal) == [f"{OLDEST}.ready", f"{OLDER}.ready", f"{NAME}.done"]
 
 
 def _state(pid: int) -> str:
