@@ -75,10 +75,11 @@ def archive_spool_directory(settings) -> str:
                            settings.public_key())
 
 
-def restore_spool_directory(settings) -> str:
-    """One prefetch spool per store and data directory (the working directory)."""
+def restore_spool_directory(settings, data_directory: str | None = None) -> str:
+    """One prefetch spool per store and data directory (restore_command's
+    working directory, unless given)."""
     return spool_directory(cache_root(settings.get("CACHE_DIR")), "restore",
-                           settings.public_key(), os.path.realpath(os.getcwd()))
+                           settings.public_key(), os.path.realpath(data_directory or os.getcwd()))
 
 
 def _write_atomically(path: str, data: bytes, durable: bool = False) -> None:

@@ -86,17 +86,17 @@ class Answer:
 
 
 def ask(directory: str, wal_name: str, payload: str, options: list[str], command: str,
-        start: bool = True) -> Answer | None:
+        start: bool = True, cwd: str | None = None) -> Answer | None:
     """Ask the worker of spool ``directory`` (running ``command``) for
-    ``wal_name``; start one if none listens and ``start``.  None when the
-    call must do the work itself (no worker, it died, fell silent or
-    declined)."""
+    ``wal_name``; start one (in ``cwd``) if none listens and ``start``.
+    None when the call must do the work itself (no worker, it died, fell
+    silent or declined)."""
     request = _line("want", wal_name, payload)
     connection = _connect(directory)
     if connection is None:
         if not start:
             return None
-        connection = start_worker(options, command)
+        connection = start_worker(options, command, cwd)
         if connection is None:
             return None
         answer = _exchange(connection, request)
@@ -131,14 +131,12 @@ def listening(directory: str) -> bool:
     return True
 
 
-def kick(options: list[str], command: str, wal_name: str, want: bool = False,
-         cwd: str | None = None) -> None:
-    """Start a worker and tell it about ``wal_name`` (or, ``want``, ask it
-    for it); never waits for it."""
-    connection = start_worker(options, command, cwd)
+def kick(options: list[str], command: str, wal_name: str) -> None:
+    """Start a worker and tell it about ``wal_name``; never waits for it."""
+    connection = start_worker(options, command)
     if connection is not None:
         try:
-            connection.sendall(_line("want" if want else "note", wal_name, ""))
+            connection.sendall(_line("note", wal_name, ""))
         except OSError:
             pass
         connection.close()

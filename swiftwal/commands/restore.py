@@ -169,19 +169,27 @@ def _unpack(storage, record, directory: str, key, encrypted: bool, spaces=()):
 
 
 def _fetch_ahead(ctx, record, directory: str) -> None:
-    """Start fetching the WAL recovery begins with while the server is not
-    started yet, into the spool its restore_command calls look in first
-    (``swiftwal.commands.restore_async``).  Only where those calls will find
-    it: the same settings (the config file the restore_command names) and
-    the same user (the spool is under the user's cache directory)."""
+    """Fetch the segment recovery begins with, and start fetching those
+    after it, while the server is not started yet, into the spool its
+    restore_command calls look in first (``swiftwal.commands.restore_async``).
+    Only where those calls will find it: the same settings (the config file
+    the restore_command names) and the same user (the spool is under the
+    user's cache directory).  Waits for that first segment (a worker start
+    and one fetch), so that the server's first call is served at once;
+    whatever fails here only leaves the calls to fetch for themselves."""
     from swiftwal.adapters import workers
+    from swiftwal.adapters.spool import restore_spool_directory
 
     config_file = ctx.settings.config_file
     if (not config_file or ctx.settings.integer("RESTORE_PREFETCH", 8) <= 0
             or os.stat(directory).st_uid != os.geteuid()):
         return
-    workers.kick(["--config=" + os.path.abspath(config_file)], "restore-worker",
-                 str(record.start_segment), want=True, cwd=directory)
+    try:
+        spool = restore_spool_directory(ctx.settings, directory)
+    except OSError:
+        return
+    workers.ask(spool, str(record.start_segment), "", ["--config=" + os.path.abspath(config_file)],
+                "restore-worker", cwd=directory)
 
 
 def swiftwal_executable() -> str:
