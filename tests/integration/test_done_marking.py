@@ -82,12 +82,28 @@ class Backlog:
         self.primary.configure({"archive_command": f"{self.wrapper} %p %f"})
         self.primary.reload()
 
-    def wait_drained(self, timeout: float = 600) -> None:
+    def wait_drained(self, timeout: float = 600, meanwhile=lambda: None) -> None:
         deadline = time.monotonic() + timeout
         while not all((self.status / f"{n}.done").exists() for n in self.names):
             assert time.monotonic() < deadline, (f"not archived: {self.ready()}\n"
                                                  f"{self.server_log()}\n{worker_logs(self.cache)}")
+            meanwhile()
             time.sleep(0.05)
+
+    def stopped_workers(self) -> list[int]:
+        """This store's archive workers that have stopped themselves."""
+        found = []
+        for lock in glob.glob(os.path.join(self.cache, "archive", "*", "worker.lock")):
+            pid = worker_pid(lock)
+            if pid is not None and _state(pid) == "T":
+                found.append(pid)
+        return found
+
+    def kill_stopped_workers(self) -> int:
+        pids = self.stopped_workers()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return len(pids)
 
     def calls(self) -> list[str]:
         if not os.path.exists(self.calls_file):
@@ -170,6 +186,24 @@ def test_a_worker_killed_around_the_rename_loses_nothing(point, major, pg_bin, p
         handle.write(point)
     os.chmod(backlog.stop_file, 0o644)
     backlog.start_archiving()
+    try:
+        held, renamed, killed = _kill_at_the_stop_and_drain(backlog, point)
+    finally:
+        backlog.kill_stopped_workers()  # none is left stopped, whatever failed
+    record_property("workers_killed", killed)
+    # Each is stored: asked for by PostgreSQL, or stored again by the next worker.
+    record_property("asked_again", sorted((held | renamed) & set(backlog.calls())))
+    bad, renames = backlog.complaints()
+    assert bad == [], "\n".join(bad)
+    assert renames <= 1, backlog.server_log()
+    backlog.check_stored()
+
+
+def _kill_at_the_stop_and_drain(backlog: Backlog, point: str):
+    """SIGKILL the worker stopped at ``point``, and every later one that
+    stops (a call begun before the stop file went starts the next worker with
+    the stop point too), until the backlog is archived; the segments held
+    before the rename, those renamed, and how many workers were killed."""
     pid = _stopped_worker(backlog)
     # Where it stopped: a stored segment with its record, still .ready, or
     # already .done (renamed, the rename not yet flushed).
@@ -189,26 +223,19 @@ def test_a_worker_killed_around_the_rename_loses_nothing(point, major, pg_bin, p
         backlog.primary.switch_wal()  # wakes the archiver, which then scans again
     else:
         assert held, f"stopped before the rename, with no stored segment .ready: {where}"
-    backlog.wait_drained()
-    # Each is stored: asked for by PostgreSQL, or stored again by the next worker.
-    record_property("asked_again", sorted((held | renamed) & set(backlog.calls())))
-    bad, renames = backlog.complaints()
-    assert bad == [], "\n".join(bad)
-    assert renames <= 1, backlog.server_log()
-    backlog.check_stored()
+    killed = [1]
+    backlog.wait_drained(meanwhile=lambda: killed.append(backlog.kill_stopped_workers()))
+    return held, renamed, sum(killed)
 
 
 def _stopped_worker(backlog: Backlog, timeout: float = 120) -> int:
     """The PID of this backlog's archive worker once it has stopped itself."""
     deadline = time.monotonic() + timeout
-    while True:
-        for lock in glob.glob(os.path.join(backlog.cache, "archive", "*", "worker.lock")):
-            pid = worker_pid(lock)
-            if pid is not None and _state(pid) == "T":
-                return pid
+    while not (stopped := backlog.stopped_workers()):
         assert time.monotonic() < deadline, (f"no worker stopped itself\n"
                                              f"{worker_logs(backlog.cache)}")
         time.sleep(0.01)
+    return stopped[0]
 
 
 def _state(pid: int) -> str:
