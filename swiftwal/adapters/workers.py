@@ -433,20 +433,13 @@ class Worker:
             else:
                 answer = self.reply(outcome)
             for connection in self._waiting.pop(name, []):
-                self._send(connection, answer + "\n")
+                _send(connection, answer + "\n")
                 self._close(connection)
 
     def _ping(self) -> None:
         for connections in self._waiting.values():
             for connection in connections:
-                self._send(connection, ".\n")
-
-    @staticmethod
-    def _send(connection: socket.socket, text: str) -> None:
-        try:
-            connection.send(text.encode("utf-8", "replace"))
-        except OSError:
-            pass
+                _send(connection, ".\n")
 
     def _close(self, connection: socket.socket) -> None:
         try:
@@ -460,6 +453,13 @@ class Worker:
                 if not connections:
                     del self._waiting[name]
         connection.close()
+
+
+def _send(connection: socket.socket, text: str) -> None:
+    try:
+        connection.send(text.encode("utf-8", "replace"))
+    except OSError:
+        pass
 
 
 def _drain(wake: socket.socket) -> None:
@@ -481,7 +481,7 @@ def serve(ctx, spool, make_worker) -> int:
     with _Lock(os.path.join(directory, LOCK)) as free:
         if not free:
             if first is not None:
-                Worker._send(first, "busy\n")
+                _send(first, "busy\n")
                 first.close()
             return 0
         _log_to(os.path.join(directory, "worker.log"))

@@ -136,7 +136,7 @@ def _aware(instance: object, attribute: attrs.Attribute, value: Optional[datetim
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
-def _sha256(instance: object, attribute: attrs.Attribute, value: Optional[str]) -> None:
+def _hex_digest(instance: object, attribute: attrs.Attribute, value: Optional[str]) -> None:
     if value is not None and (not isinstance(value, str) or not _SHA256_RE.fullmatch(value)):
         raise InvalidInput(f"sha256 {value!r} is not 64 lower-case hex digits")
 
@@ -188,7 +188,7 @@ class TablespaceBackup:
     data_object: str = attrs.field(validator=attrs.validators.instance_of(str))
     raw_size: Optional[int] = attrs.field(default=None, validator=_size)
     stored_size: Optional[int] = attrs.field(default=None, validator=_size)
-    sha256: Optional[str] = attrs.field(default=None, validator=_sha256)
+    sha256: Optional[str] = attrs.field(default=None, validator=_hex_digest)
 
     def to_json_dict(self) -> dict:
         return {"oid": self.oid, "location": self.location, "data_object": self.data_object,
@@ -246,7 +246,7 @@ class BackupRecord:
     stored_size: Optional[int] = attrs.field(validator=_size)
     data_object: str = attrs.field(validator=attrs.validators.instance_of(str))
     compression: str = attrs.field(validator=attrs.validators.instance_of(str))
-    sha256: Optional[str] = attrs.field(validator=_sha256)
+    sha256: Optional[str] = attrs.field(validator=_hex_digest)
     wal_included: bool = attrs.field(validator=attrs.validators.instance_of(bool))
     finished_at: Optional[datetime.datetime] = attrs.field(validator=_aware)
     legacy: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
@@ -265,7 +265,7 @@ class BackupRecord:
     #: object, compressed and encrypted as it is: its name, stored size and SHA-256.
     manifest_object: Optional[str] = attrs.field(default=None, validator=_optional(str))
     manifest_size: Optional[int] = attrs.field(default=None, validator=_size)
-    manifest_sha256: Optional[str] = attrs.field(default=None, validator=_sha256)
+    manifest_sha256: Optional[str] = attrs.field(default=None, validator=_hex_digest)
     #: The cluster's tablespaces besides ``pg_default`` and ``pg_global``, each in an
     #: object of its own; the data object holds the data directory.
     tablespaces: Tuple[TablespaceBackup, ...] = attrs.field(default=(), converter=tuple,
