@@ -32,6 +32,8 @@ def translate(exc: BaseException, action: str, where: str) -> SwiftwalError:
         return exc
     from requests.exceptions import RequestException
     from swiftclient.exceptions import ClientException
+    from urllib3.exceptions import ProtocolError
+    from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
 
     status = getattr(exc, "http_status", None) if isinstance(exc, ClientException) else None
     if status == 404:
@@ -52,7 +54,10 @@ def translate(exc: BaseException, action: str, where: str) -> SwiftwalError:
         return StorageUnavailable(
             f"{action} failed on {where} and the stream could not be sent again",
             hint="retry the command")
-    if isinstance(exc, (RequestException, socket.error, TimeoutError)):
+    # A body read straight from urllib3 (a streamed GET) fails with urllib3's own
+    # errors, not requests': a connection cut or hung in the middle is an outage too.
+    if isinstance(exc, (RequestException, socket.error, TimeoutError, ReadOrConnectTimeout,
+                        ProtocolError)):
         return StorageUnavailable(
             f"cannot reach swift during {action} on {where}: {type(exc).__name__}",
             hint="check that the Swift proxy is running and reachable from this host")
