@@ -6,10 +6,15 @@ from __future__ import annotations
 import socket
 
 import pytest
-from urllib3.exceptions import ProtocolError, ReadTimeoutError
+import requests
 
 from swiftwal.adapters.storage.swift_errors import translate
 from swiftwal.domain.errors import StorageError, StorageUnavailable
+
+
+# urllib3 as requests brings it (the same module): not a dependency of ours.
+ProtocolError = requests.packages.urllib3.exceptions.ProtocolError
+ReadTimeoutError = requests.packages.urllib3.exceptions.ReadTimeoutError
 
 
 @pytest.mark.parametrize("failure", [

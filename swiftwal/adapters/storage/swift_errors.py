@@ -32,8 +32,6 @@ def translate(exc: BaseException, action: str, where: str) -> SwiftwalError:
         return exc
     from requests.exceptions import RequestException
     from swiftclient.exceptions import ClientException
-    from urllib3.exceptions import ProtocolError
-    from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
 
     status = getattr(exc, "http_status", None) if isinstance(exc, ClientException) else None
     if status == 404:
@@ -54,10 +52,7 @@ def translate(exc: BaseException, action: str, where: str) -> SwiftwalError:
         return StorageUnavailable(
             f"{action} failed on {where} and the stream could not be sent again",
             hint="retry the command")
-    # A body read straight from urllib3 (a streamed GET) fails with urllib3's own
-    # errors, not requests': a connection cut or hung in the middle is an outage too.
-    if isinstance(exc, (RequestException, socket.error, TimeoutError, ReadOrConnectTimeout,
-                        ProtocolError)):
+    if isinstance(exc, (RequestException, socket.error, TimeoutError)) or _broken_body(exc):
         return StorageUnavailable(
             f"cannot reach swift during {action} on {where}: {type(exc).__name__}",
             hint="check that the Swift proxy is running and reachable from this host")
@@ -73,6 +68,17 @@ def translate(exc: BaseException, action: str, where: str) -> SwiftwalError:
         # No status: swiftclient's own message (auth set-up, missing keystone client, ...).
         return StorageError(f"swift {action} failed on {where}: {exc.msg}")
     return StorageError(f"swift {action} failed on {where}: {type(exc).__name__}")
+
+
+def _broken_body(exc: BaseException) -> bool:
+    """A body read straight from urllib3 (a streamed GET) fails with urllib3's
+    own errors, not requests': a connection cut (ProtocolError) or hung
+    (ReadTimeoutError, a TimeoutError of urllib3's) in the middle is an outage
+    too.  Told by class, since urllib3 comes with requests and is not a
+    dependency of ours."""
+    return any(kind.__module__ == "urllib3.exceptions"
+               and kind.__name__ in ("ProtocolError", "TimeoutError")
+               for kind in type(exc).__mro__)
 
 
 def deadline_for(timeout: float) -> float:
